@@ -1,0 +1,57 @@
+//! Account passwords, as typed by a person.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::ParseError;
+
+/// A password: at least 8 characters (NIST SP 800-63B), at most 1024 bytes so that a
+/// hostile body cannot make the KDF hash megabytes. Redacted in `Debug`, zeroized on drop,
+/// not `Clone`.
+pub struct Password(SecretString);
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_BYTES: usize = 1024;
+
+    pub fn parse(s: String) -> Result<Self, ParseError> {
+        let secret = SecretString::from(s);
+        let s = secret.expose_secret();
+        if s.chars().count() < Self::MIN_CHARS {
+            return Err(ParseError::new("password", "must be at least 8 characters"));
+        }
+        if s.len() > Self::MAX_BYTES {
+            return Err(ParseError::new("password", "must be at most 1024 bytes"));
+        }
+        Ok(Self(secret))
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_does_not_print_the_password() {
+        let p = Password::parse("correct horse battery".into()).unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+    }
+
+    #[test]
+    fn short_and_huge_passwords_are_refused() {
+        assert!(Password::parse("1234567".into()).is_err());
+        assert!(Password::parse("x".repeat(1025)).is_err());
+        assert!(Password::parse("12345678".into()).is_ok());
+    }
+}

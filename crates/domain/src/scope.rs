@@ -1,0 +1,155 @@
+//! Key scopes: which apps and connections a key may touch.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ParseError;
+
+/// A pattern over app keys or connection ids where `*` matches any run of characters.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Glob(String);
+
+impl Glob {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err(ParseError::new(
+                "scope pattern",
+                "must be 1 to 200 bytes long",
+            ));
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ParseError::new(
+                "scope pattern",
+                "must not contain spaces or control characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` matches; `*` is the only wildcard.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let Some(first) = parts.next() else {
+            return false;
+        };
+        let Some(mut rest) = candidate.strip_prefix(first) else {
+            return false;
+        };
+        let tail: Vec<&str> = parts.collect();
+        let Some((last, middle)) = tail.split_last() else {
+            // No `*` at all: the whole candidate must equal the pattern.
+            return rest.is_empty();
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(i) => rest = &rest[i + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+impl fmt::Debug for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for Glob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Glob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Limits a key to some apps and/or connection ids. An absent list means no limit; a
+/// present one must name at least one pattern.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyScope {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "patterns")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
+    pub apps: Option<Vec<Glob>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "patterns")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
+    pub connections: Option<Vec<Glob>>,
+}
+
+const MAX_PATTERNS: usize = 100;
+
+fn patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Glob>>, D::Error> {
+    let Some(list) = Option::<Vec<Glob>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if list.is_empty() || list.len() > MAX_PATTERNS {
+        return Err(serde::de::Error::custom(
+            "a scope list must hold 1 to 100 patterns (omit it for no limit)",
+        ));
+    }
+    Ok(Some(list))
+}
+
+impl KeyScope {
+    pub fn is_unlimited(&self) -> bool {
+        self.apps.is_none() && self.connections.is_none()
+    }
+
+    pub fn allows_app(&self, app: &str) -> bool {
+        self.apps
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|g| g.matches(app)))
+    }
+
+    pub fn allows_connection(&self, connection: &str) -> bool {
+        self.connections
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|g| g.matches(connection)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(s: &str) -> Glob {
+        Glob::parse(s).unwrap()
+    }
+
+    #[test]
+    fn globs_match_like_shell_stars() {
+        assert!(g("team-*").matches("team-a"));
+        assert!(g("team-*").matches("team-"));
+        assert!(!g("team-*").matches("tea"));
+        assert!(g("github").matches("github"));
+        assert!(!g("github").matches("github2"));
+        assert!(g("*").matches(""));
+        assert!(g("a*b*c").matches("a-x-b-y-c"));
+        assert!(!g("a*b*c").matches("a-x-c"));
+        assert!(g("*ab").matches("ab"));
+        assert!(!g("a*a").matches("a"));
+    }
+
+    #[test]
+    fn scope_lists_must_not_be_empty() {
+        assert!(serde_json::from_str::<KeyScope>(r#"{"apps": []}"#).is_err());
+        assert!(serde_json::from_str::<KeyScope>(r#"{"other": ["x"]}"#).is_err());
+        let s: KeyScope = serde_json::from_str(r#"{"connections": ["team-*"]}"#).unwrap();
+        assert!(s.allows_app("anything"));
+        assert!(s.allows_connection("team-x"));
+        assert!(!s.allows_connection("other"));
+    }
+}
