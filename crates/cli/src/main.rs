@@ -1,1 +1,49 @@
-fn main() {}
+//! The `tokenwarden` binary: command-line parsing and wiring only.
+
+mod config;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tokenwarden", version, about = "A self-hosted OAuth 2.0 credential vault")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(Box<config::ServeArgs>),
+    /// Print the OpenAPI document the server publishes at /openapi.json.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(*args).await,
+        Command::Openapi => print_openapi(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokenwarden: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    let doc = tokenwarden_server::openapi();
+    let json = serde_json::to_string_pretty(&doc)?;
+    #[expect(clippy::print_stdout, reason = "printing the document is this command's job")]
+    {
+        println!("{json}");
+    }
+    Ok(())
+}

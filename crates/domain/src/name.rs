@@ -57,6 +57,18 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+impl utoipa::PartialSchema for Name {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_CHARS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Name {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
 
 use crate::ParseError;
 
@@ -27,6 +28,15 @@ impl Password {
         Ok(Self(secret))
     }
 
+    /// A password presented at login: only the length bound applies (the rules of the
+    /// day may be stricter than when the account was made).
+    pub fn parse_login(s: String) -> Result<Self, ParseError> {
+        if s.len() > Self::MAX_BYTES {
+            return Err(ParseError::new("password", "must be at most 1024 bytes"));
+        }
+        Ok(Self(SecretString::from(s)))
+    }
+
     pub fn expose_secret(&self) -> &str {
         self.0.expose_secret()
     }
@@ -37,6 +47,29 @@ impl fmt::Debug for Password {
         f.write_str("Password([redacted])")
     }
 }
+
+/// Deserializes with the rules for a new password. The error names the rule only.
+impl<'de> Deserialize<'de> for Password {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Password,
+            )))
+            .min_length(Some(Self::MIN_CHARS))
+            .max_length(Some(Self::MAX_BYTES / 4))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {}
 
 #[cfg(test)]
 mod tests {

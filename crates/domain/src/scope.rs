@@ -114,6 +114,23 @@ impl KeyScope {
             .is_none_or(|globs| globs.iter().any(|g| g.matches(app)))
     }
 
+    /// Whether every app and connection `narrower` allows is also allowed by `self`, so
+    /// a key with this scope may create a key with that one. Sound because a pattern's
+    /// `*` can only be consumed by a `*` of a covering pattern (literal parts contain no
+    /// `*`), so whatever it expands to is absorbed there too.
+    pub fn covers(&self, narrower: &KeyScope) -> bool {
+        fn list_covers(wide: &Option<Vec<Glob>>, narrow: &Option<Vec<Glob>>) -> bool {
+            match (wide, narrow) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(wide), Some(narrow)) => narrow
+                    .iter()
+                    .all(|n| wide.iter().any(|w| w.matches(n.as_str()))),
+            }
+        }
+        list_covers(&self.apps, &narrower.apps) && list_covers(&self.connections, &narrower.connections)
+    }
+
     pub fn allows_connection(&self, connection: &str) -> bool {
         self.connections
             .as_ref()
@@ -141,6 +158,21 @@ mod tests {
         assert!(!g("a*b*c").matches("a-x-c"));
         assert!(g("*ab").matches("ab"));
         assert!(!g("a*a").matches("a"));
+    }
+
+    #[test]
+    fn a_scope_covers_only_what_is_narrower() {
+        let scope = |json: &str| serde_json::from_str::<KeyScope>(json).unwrap();
+        let wide = scope(r#"{"apps": ["git*"], "connections": ["team-*"]}"#);
+        assert!(wide.covers(&scope(r#"{"apps": ["github"], "connections": ["team-a*"]}"#)));
+        assert!(wide.covers(&wide));
+        assert!(!wide.covers(&scope(r#"{"apps": ["github"]}"#)));
+        assert!(!wide.covers(&scope(r#"{"apps": ["*"], "connections": ["team-*"]}"#)));
+        assert!(!wide.covers(&KeyScope::default()));
+        assert!(KeyScope::default().covers(&wide));
+        let suffix = scope(r#"{"apps": ["*b"]}"#);
+        assert!(!suffix.covers(&scope(r#"{"apps": ["*"]}"#)));
+        assert!(suffix.covers(&scope(r#"{"apps": ["a*b"]}"#)));
     }
 
     #[test]

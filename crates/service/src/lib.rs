@@ -1,1 +1,83 @@
-//! placeholder
+//! The service layer of tokenwarden: the one place that combines the key hierarchy
+//! (crypto), persistence (store) and, later, the OAuth client. Handlers call it with
+//! parsed domain values and an authenticated caller; it never sees HTTP.
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod caller;
+mod clock;
+mod error;
+mod vaults;
+
+use std::sync::Arc;
+
+use tokenwarden_crypto::{MasterKey, PasswordKdf};
+use tokenwarden_store::Store;
+use tokio::sync::Semaphore;
+
+pub use accounts::AccountSession;
+pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, NewKeyRequest};
+pub use audit::RequestContext;
+pub use caller::Caller;
+pub use clock::{Clock, SystemClock};
+pub use error::{ServiceError, ServiceResult};
+pub use vaults::{CreatedVault, VaultView};
+
+/// Settings the service layer needs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Whether anyone may create an account (`TOKENWARDEN_SIGNUP`).
+    pub signup_open: bool,
+}
+
+/// The services, shared by every request.
+pub struct Services {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    master_key: Option<Arc<MasterKey>>,
+    /// Bounds concurrent Argon2id runs (19 MiB each) so a burst of logins cannot
+    /// exhaust memory or starve the blocking pool.
+    kdf_permits: Arc<Semaphore>,
+    /// Parameters for the unknown-account path of login, so it costs what a known
+    /// account costs.
+    dummy_kdf: PasswordKdf,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("config", &self.config)
+            .field("managed_mode_available", &self.master_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+        master_key: Option<MasterKey>,
+    ) -> Self {
+        let kdf_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            store,
+            clock,
+            config,
+            master_key: master_key.map(Arc::new),
+            kdf_permits: Arc::new(Semaphore::new(kdf_slots)),
+            dummy_kdf: PasswordKdf::new_random(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> ServiceResult<()> {
+        self.store.ping().await.map_err(ServiceError::from)
+    }
+}

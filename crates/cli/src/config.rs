@@ -1,0 +1,339 @@
+//! `tokenwarden serve` settings, layered: defaults < TOML file (`--config`) < environment
+//! < flags. Names are fixed by api.md ("Running the server"). Every secret has a
+//! `*_FILE` variant; giving both forms of one setting is an error, not a silent choice.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use serde::Deserialize;
+use tokenwarden_crypto::MasterKey;
+use tokenwarden_server::{ServerConfig, Signup};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tokenwarden.db";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (snake_case keys, e.g. `listen`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to bind [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOKENWARDEN_LISTEN")]
+    pub listen: Option<String>,
+    /// sqlite://..., postgres://... or mysql://... [default: sqlite://tokenwarden.db].
+    #[arg(long, env = "TOKENWARDEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File holding the database URL (for URLs with a password).
+    #[arg(long, env = "TOKENWARDEN_DATABASE_URL_FILE", value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
+    /// Base of redirect URIs and connect links [default: http://<listen>].
+    #[arg(long, env = "TOKENWARDEN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Refresh a token that expires within this many seconds [default: 60].
+    #[arg(long, env = "TOKENWARDEN_REFRESH_SKEW_SECONDS")]
+    pub refresh_skew_seconds: Option<u64>,
+    /// Comma-separated origins allowed in return_to.
+    #[arg(long, env = "TOKENWARDEN_RETURN_ORIGINS")]
+    pub return_origins: Option<String>,
+    /// Master key for managed vaults (64 hex digits or base64 of 32 bytes).
+    #[arg(long, env = "TOKENWARDEN_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// File holding the master key.
+    #[arg(long, env = "TOKENWARDEN_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// `open` or `closed` [default: open].
+    #[arg(long, env = "TOKENWARDEN_SIGNUP")]
+    pub signup: Option<String>,
+    /// Allow http:// and loopback or private provider addresses: development and tests only.
+    #[arg(long, env = "TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_loopback_providers: Option<String>,
+    /// Log filter, e.g. `info` or `tokenwarden=debug` [default: info].
+    #[arg(long, env = "TOKENWARDEN_LOG")]
+    pub log: Option<String>,
+}
+
+/// The same settings, as a TOML file may give them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    public_url: Option<String>,
+    refresh_skew_seconds: Option<u64>,
+    return_origins: Option<OneOrMany>,
+    master_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    signup: Option<String>,
+    allow_loopback_providers: Option<bool>,
+    log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The resolved settings, plus what only the binary needs (the log filter).
+#[derive(Debug)]
+pub struct Settings {
+    pub server: ServerConfig,
+    pub log: String,
+}
+
+fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read {what} file {}", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+/// Picks the inline or the `_FILE` form of a secret; both at once is an error.
+fn secret(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    match (inline, file) {
+        (Some(_), Some(_)) => bail!("{name} and {name}_FILE are both set; set only one"),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => read_secret_file(&path, name).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => bail!("{name} must be true or false, not {v:?}"),
+    }
+}
+
+fn origins(list: OneOrMany) -> anyhow::Result<Vec<String>> {
+    let items = match list {
+        OneOrMany::One(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let url = url_origin(&s)
+                .ok_or_else(|| anyhow!("TOKENWARDEN_RETURN_ORIGINS: {s:?} is not an origin such as https://app.example.com"))?;
+            Ok(url)
+        })
+        .collect()
+}
+
+/// `scheme://host[:port]` with nothing after it, normalised to lower case.
+fn url_origin(s: &str) -> Option<String> {
+    let (scheme, rest) = s.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !(scheme == "https" || scheme == "http") || rest.is_empty() {
+        return None;
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+        return None;
+    }
+    Some(format!("{scheme}://{}", rest.to_ascii_lowercase()))
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read config file {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+
+        let listen_text = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| anyhow!("TOKENWARDEN_LISTEN must be an address such as 127.0.0.1:8080, not {listen_text:?}"))?;
+
+        let database_url = secret(
+            self.database_url.or(file.database_url),
+            self.database_url_file.or(file.database_url_file),
+            "TOKENWARDEN_DATABASE_URL",
+        )?
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+
+        let public_url = self
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("TOKENWARDEN_PUBLIC_URL must start with http:// or https://");
+        }
+
+        let refresh_skew_secs = self
+            .refresh_skew_seconds
+            .or(file.refresh_skew_seconds)
+            .unwrap_or(60);
+        if refresh_skew_secs > 24 * 3600 {
+            bail!("TOKENWARDEN_REFRESH_SKEW_SECONDS must be at most 86400");
+        }
+
+        let return_origins = match self.return_origins.map(OneOrMany::One).or(file.return_origins) {
+            Some(list) => origins(list)?,
+            None => Vec::new(),
+        };
+
+        let master_key = secret(
+            self.master_key.or(file.master_key),
+            self.master_key_file.or(file.master_key_file),
+            "TOKENWARDEN_MASTER_KEY",
+        )?
+        .map(|text| {
+            MasterKey::parse(&text).map_err(|_| {
+                anyhow!("TOKENWARDEN_MASTER_KEY must be 32 bytes as 64 hex digits or base64 (try: openssl rand -hex 32)")
+            })
+        })
+        .transpose()?;
+
+        let signup = match self
+            .signup
+            .or(file.signup)
+            .unwrap_or_else(|| "open".to_owned())
+            .as_str()
+        {
+            "open" => Signup::Open,
+            "closed" => Signup::Closed,
+            other => bail!("TOKENWARDEN_SIGNUP must be open or closed, not {other:?}"),
+        };
+
+        let allow_loopback_providers = match self.allow_loopback_providers {
+            Some(v) => parse_bool("TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS", &v)?,
+            None => file.allow_loopback_providers.unwrap_or(false),
+        };
+
+        let log = self.log.or(file.log).unwrap_or_else(|| "info".to_owned());
+
+        Ok(Settings {
+            server: ServerConfig {
+                listen,
+                database_url,
+                public_url,
+                refresh_skew_secs,
+                return_origins,
+                master_key,
+                signup,
+                allow_loopback_providers,
+            },
+            log,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            config: None,
+            listen: None,
+            database_url: None,
+            database_url_file: None,
+            public_url: None,
+            refresh_skew_seconds: None,
+            return_origins: None,
+            master_key: None,
+            master_key_file: None,
+            signup: None,
+            allow_loopback_providers: None,
+            log: None,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = args().resolve().unwrap();
+        assert_eq!(s.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.server.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.server.refresh_skew_secs, 60);
+        assert_eq!(s.server.signup, Signup::Open);
+        assert!(!s.server.allow_loopback_providers);
+        assert!(s.server.master_key.is_none());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nsignup = \"closed\"\nreturn_origins = [\"https://App.example.com/\"]\nrefresh_skew_seconds = 30\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        a.refresh_skew_seconds = Some(90);
+        let s = a.resolve().unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.server.signup, Signup::Closed);
+        assert_eq!(s.server.refresh_skew_secs, 90);
+        assert_eq!(s.server.return_origins, vec!["https://app.example.com"]);
+        assert_eq!(s.server.public_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn a_secret_and_its_file_variant_together_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "00".repeat(32)).unwrap();
+        let mut a = args();
+        a.master_key = Some("11".repeat(32));
+        a.master_key_file = Some(path.clone());
+        let e = a.resolve().unwrap_err().to_string();
+        assert!(e.contains("TOKENWARDEN_MASTER_KEY_FILE"), "{e}");
+        assert!(!e.contains(&"11".repeat(32)), "{e}");
+
+        let mut a = args();
+        a.master_key_file = Some(path);
+        assert!(a.resolve().unwrap().server.master_key.is_some());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let cases: Vec<(fn(&mut ServeArgs), &str)> = vec![
+            (|a| a.listen = Some("localhost".into()), "TOKENWARDEN_LISTEN"),
+            (|a| a.signup = Some("maybe".into()), "TOKENWARDEN_SIGNUP"),
+            (|a| a.master_key = Some("short".into()), "TOKENWARDEN_MASTER_KEY"),
+            (|a| a.return_origins = Some("https://a.example/path".into()), "TOKENWARDEN_RETURN_ORIGINS"),
+            (|a| a.allow_loopback_providers = Some("perhaps".into()), "TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS"),
+            (|a| a.public_url = Some("ftp://x".into()), "TOKENWARDEN_PUBLIC_URL"),
+        ];
+        for (set, name) in cases {
+            let mut a = args();
+            set(&mut a);
+            let e = a.resolve().unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(&path, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        let e = format!("{:#}", a.resolve().unwrap_err());
+        assert!(e.contains("listne"), "{e}");
+    }
+}

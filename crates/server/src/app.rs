@@ -1,0 +1,206 @@
+//! Building and serving the application from its configuration.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokenwarden_crypto::MasterKey;
+use tokenwarden_service::{ServiceConfig, Services, SystemClock};
+use tokenwarden_store::Store;
+use tokenwarden_store_sqlite::{SqliteStore, SqliteUrl};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::{info, warn};
+
+use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+use crate::openapi::api_router;
+use crate::state::AppState;
+
+/// Largest request body accepted (JSON documents here are small).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+const MASTER_KEY_FINGERPRINT: &str = "master_key_fingerprint";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+/// Everything `tokenwarden serve` is configured with (api.md, "Running the server").
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub public_url: String,
+    pub refresh_skew_secs: u64,
+    pub return_origins: Vec<String>,
+    pub master_key: Option<MasterKey>,
+    pub signup: Signup,
+    pub allow_loopback_providers: bool,
+}
+
+/// Why the server would not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("TOKENWARDEN_DATABASE_URL: {0}")]
+    DatabaseUrl(String),
+    #[error("could not open the database: {0}")]
+    Database(#[source] tokenwarden_store::StoreError),
+    #[error(
+        "the configured master key is not the one this database was set up with \
+         (fingerprints differ). Start with the original TOKENWARDEN_MASTER_KEY / \
+         TOKENWARDEN_MASTER_KEY_FILE; nothing was changed"
+    )]
+    MasterKeyMismatch,
+}
+
+/// Opens the store a database URL names; the scheme picks the backend.
+pub fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    match scheme {
+        Some("sqlite") => {
+            let parsed = SqliteUrl::parse(url).map_err(|e| StartupError::DatabaseUrl(e.to_string()))?;
+            parsed
+                .check_location()
+                .map_err(|e| StartupError::DatabaseUrl(e.to_string()))?;
+            let store = SqliteStore::open(&parsed).map_err(StartupError::Database)?;
+            Ok(Arc::new(store))
+        }
+        Some("postgres" | "postgresql" | "mysql" | "mariadb") => Err(StartupError::DatabaseUrl(
+            "this build of tokenwarden supports sqlite:// only; PostgreSQL and MySQL backends are not available yet".into(),
+        )),
+        _ => Err(StartupError::DatabaseUrl(
+            "unrecognised database URL; use sqlite://path/to/file.db".into(),
+        )),
+    }
+}
+
+/// The built application: its router and shared state.
+#[derive(Debug)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: ServerConfig) -> Result<Self, StartupError> {
+        let store = open_store(&config.database_url)?;
+        if let Some(master) = &config.master_key {
+            let fingerprint = master.fingerprint();
+            let stored = store
+                .init_setting(MASTER_KEY_FINGERPRINT, &fingerprint)
+                .await
+                .map_err(StartupError::Database)?;
+            if stored != fingerprint {
+                return Err(StartupError::MasterKeyMismatch);
+            }
+        } else if store
+            .setting(MASTER_KEY_FINGERPRINT)
+            .await
+            .map_err(StartupError::Database)?
+            .is_some()
+        {
+            warn!("this database was used with a master key, but none is configured: managed vaults cannot be refreshed in the background");
+        }
+        let services = Services::new(
+            store,
+            Arc::new(SystemClock),
+            ServiceConfig {
+                signup_open: config.signup == Signup::Open,
+            },
+            config.master_key,
+        );
+        let state = AppState {
+            services: Arc::new(services),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Self {
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn services(&self) -> &Arc<tokenwarden_service::Services> {
+        &self.state.services
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, "listening");
+        }
+        axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}
+
+fn router(state: AppState) -> Router {
+    let (api, doc) = api_router().split_for_parts();
+    let mut doc = doc;
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let doc = Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .method_not_allowed_fallback(method_not_allowed)
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track,
+    ))
+    .fallback(not_found)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    // Responses carry keys and (later) tokens: no cache may keep them.
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(CatchPanicLayer::custom(panic_response))
+    .with_state(state)
+}

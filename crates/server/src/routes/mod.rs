@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per resource. Each handler authorises on its first line
+//! (through its extractor), calls one service method and maps the answer.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod ops;
+pub mod vaults;

@@ -1,0 +1,223 @@
+//! API keys: authentication, creation, listing, revocation.
+
+use chrono::{DateTime, Duration, Utc};
+use tokenwarden_crypto::{ApiKey, DataKey};
+use tokenwarden_domain::{ApiKeyId, KeyScope, Name, Role, Roles, VaultId};
+use tokenwarden_store::{Actor, ApiKeyRecord};
+use tracing::{info, warn};
+
+use crate::audit::{RequestContext, record};
+use crate::{Caller, ServiceError, ServiceResult, Services};
+
+/// Longest lifetime a key may be given: ten years.
+pub const MAX_KEY_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+/// `last_used_at` is bookkeeping: written at most this often per key, so the read path
+/// does not become a write path.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// A validated request for a new key.
+#[derive(Debug, Clone)]
+pub struct NewKeyRequest {
+    pub name: Name,
+    pub roles: Roles,
+    pub scope: KeyScope,
+    pub expires_in_secs: Option<u64>,
+}
+
+impl NewKeyRequest {
+    pub fn new(
+        name: Name,
+        roles: Roles,
+        scope: KeyScope,
+        expires_in_secs: Option<u64>,
+    ) -> ServiceResult<Self> {
+        if let Some(s) = expires_in_secs {
+            if s == 0 || s > MAX_KEY_LIFETIME_SECS {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "expires_in must be between 1 and {MAX_KEY_LIFETIME_SECS} seconds"
+                )));
+            }
+        }
+        Ok(Self {
+            name,
+            roles,
+            scope,
+            expires_in_secs,
+        })
+    }
+}
+
+/// A key just made; the only time its secret text exists outside its holder.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    pub id: ApiKeyId,
+    pub key: ApiKey,
+    pub name: Name,
+    pub roles: Roles,
+    pub scope: KeyScope,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl ApiKeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyStatus::Active => "active",
+            ApiKeyStatus::Expired => "expired",
+            ApiKeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyView {
+    pub record: ApiKeyRecord,
+    pub status: ApiKeyStatus,
+}
+
+impl Services {
+    /// Authenticates a bearer key. Every failure is [`ServiceError::Unauthorized`]:
+    /// malformed, unknown, wrong secret, revoked and expired look the same.
+    pub async fn authenticate(&self, presented: &str) -> ServiceResult<Caller> {
+        let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
+        let Some(row) = self.store.api_key_auth(key.id()).await? else {
+            return Err(ServiceError::Unauthorized);
+        };
+        let (Some(hash), Some(slot)) = (row.lookup_hash, row.slot) else {
+            return Err(ServiceError::Unauthorized);
+        };
+        let material = key.derive();
+        if !material.lookup_hash.matches(&hash) {
+            return Err(ServiceError::Unauthorized);
+        }
+        let now = self.clock.now();
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+            return Err(ServiceError::Unauthorized);
+        }
+        let stale = row
+            .last_used_at
+            .is_none_or(|t| now - t >= Duration::seconds(LAST_USED_GRANULARITY_SECS));
+        if stale {
+            let store = self.store.clone();
+            let id = row.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_api_key(&id, now).await {
+                    warn!(error = %e, api_key.id = %id, "could not record key use");
+                }
+            });
+        }
+        Ok(Caller {
+            vault_id: row.vault_id,
+            key_id: row.id,
+            roles: row.roles,
+            scope: row.scope,
+            slot,
+            kek: material.kek,
+        })
+    }
+
+    /// An admin key creates another key, with equal or narrower roles and scope.
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        request: NewKeyRequest,
+        ctx: &RequestContext,
+    ) -> ServiceResult<CreatedApiKey> {
+        caller.require(Role::Admin)?;
+        if !caller.roles.covers(request.roles) {
+            return Err(ServiceError::Forbidden(
+                "a key cannot create a key with roles it does not have".into(),
+            ));
+        }
+        if !caller.scope.covers(&request.scope) {
+            return Err(ServiceError::Forbidden(
+                "a key cannot create a key with a wider scope than its own".into(),
+            ));
+        }
+        let dek = caller.data_key()?;
+        let actor = Actor::ApiKey(caller.key_id.clone());
+        self.store_new_key(&caller.vault_id, &dek, request, actor, ctx)
+            .await
+    }
+
+    pub(crate) async fn store_new_key(
+        &self,
+        vault_id: &VaultId,
+        dek: &DataKey,
+        request: NewKeyRequest,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> ServiceResult<CreatedApiKey> {
+        let now = self.clock.now();
+        let (row, created) = self.new_key(vault_id, dek, request, actor.clone(), now);
+        let audit = record(
+            ctx,
+            now,
+            Some(vault_id),
+            actor,
+            "api_key.create",
+            Some(row.id.to_string()),
+            "success",
+        );
+        self.store.create_api_key(row, audit).await?;
+        info!(vault.id = %vault_id, api_key.id = %created.id, roles = ?created.roles, "api key created");
+        Ok(created)
+    }
+
+    /// The vault's keys, never their secrets.
+    pub async fn list_keys(&self, caller: &Caller) -> ServiceResult<Vec<ApiKeyView>> {
+        caller.require(Role::Admin)?;
+        let now = self.clock.now();
+        let keys = self.store.list_api_keys(&caller.vault_id).await?;
+        Ok(keys
+            .into_iter()
+            .map(|record| {
+                let status = if record.revoked_at.is_some() {
+                    ApiKeyStatus::Revoked
+                } else if record.expires_at.is_some_and(|e| e <= now) {
+                    ApiKeyStatus::Expired
+                } else {
+                    ApiKeyStatus::Active
+                };
+                ApiKeyView { record, status }
+            })
+            .collect())
+    }
+
+    /// Revokes a key: its slot is wiped, so it stops working at once.
+    pub async fn revoke_key(
+        &self,
+        caller: &Caller,
+        id: &ApiKeyId,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        caller.require(Role::Admin)?;
+        let now = self.clock.now();
+        let audit = record(
+            ctx,
+            now,
+            Some(&caller.vault_id),
+            Actor::ApiKey(caller.key_id.clone()),
+            "api_key.delete",
+            Some(id.to_string()),
+            "success",
+        );
+        if self
+            .store
+            .revoke_api_key(&caller.vault_id, id, now, audit)
+            .await?
+        {
+            info!(vault.id = %caller.vault_id, api_key.id = %id, "api key revoked");
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound("api key"))
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! [`Store`] on SQLite.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use tokenwarden_domain::{AccountId, ApiKeyId, AuditId, Email, KeyScope, Name, Roles, VaultId};
+use tokenwarden_store::*;
+
+use crate::convert::{db, ms, opt_ms, opt_time, parsed, sql_error, time};
+use crate::migrations::migrations;
+use crate::pool::Pool;
+use crate::SqliteUrl;
+
+/// The SQLite store. Cheap to share behind an `Arc`; dropping the last one stops its
+/// threads.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+const READERS: usize = 4;
+
+impl SqliteStore {
+    /// Opens the database at `url`, creating the file if needed and applying migrations.
+    pub fn open(url: &SqliteUrl) -> Result<Self, StoreError> {
+        url.check_location()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Self::open_path(url.path())
+    }
+
+    fn open_path(path: &Path) -> Result<Self, StoreError> {
+        let pool = Pool::open(path, READERS, |conn| {
+            migrations()
+                .to_latest(conn)
+                .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))
+        })?;
+        Ok(Self { pool })
+    }
+}
+
+fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
+    let (key_id, account_id) = match &a.actor {
+        Actor::ApiKey(k) => (Some(k.as_str()), None),
+        Actor::Account(acc) => (None, Some(acc.as_str())),
+        Actor::Anonymous => (None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            a.id.as_str(),
+            a.vault_id.as_ref().map(VaultId::as_str),
+            ms(a.at),
+            key_id,
+            account_id,
+            a.action,
+            a.target,
+            a.outcome,
+            a.ip,
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+fn insert_api_key(conn: &Connection, k: &NewApiKey) -> Result<(), StoreError> {
+    let scope = serde_json::to_string(&k.scope).map_err(StoreError::backend)?;
+    conn.execute(
+        "INSERT INTO api_keys (id, vault_id, name, roles, scope, lookup_hash, slot, created_at, expires_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            k.id.as_str(),
+            k.vault_id.as_str(),
+            k.name.as_str(),
+            k.roles.to_list(),
+            scope,
+            k.lookup_hash,
+            k.slot,
+            ms(k.created_at),
+            opt_ms(k.expires_at),
+            k.created_by,
+        ],
+    )
+    .map_err(sql_error("api key"))?;
+    Ok(())
+}
+
+const VAULT_COLUMNS: &str = "v.id, v.name, v.managed, v.dek_key_id, v.sealing_public_key, v.sealing_private_key, v.master_slot, v.created_at";
+
+fn vault_row(row: &Row<'_>) -> rusqlite::Result<Result<VaultRecord, StoreError>> {
+    let id: String = row.get(0)?;
+    let name: String = row.get(1)?;
+    let managed: bool = row.get(2)?;
+    let dek_key_id: u32 = row.get(3)?;
+    let sealing_public_key: Vec<u8> = row.get(4)?;
+    let sealing_private_key: Vec<u8> = row.get(5)?;
+    let master_slot: Option<Vec<u8>> = row.get(6)?;
+    let created_at: i64 = row.get(7)?;
+    Ok((|| {
+        Ok(VaultRecord {
+            id: parsed("vaults.id", VaultId::parse(&id))?,
+            name: parsed("vaults.name", Name::parse(&name))?,
+            managed,
+            dek_key_id,
+            sealing_public_key,
+            sealing_private_key,
+            master_slot,
+            created_at: time(created_at)?,
+        })
+    })())
+}
+
+fn scope_of(json: &str) -> Result<KeyScope, StoreError> {
+    parsed("api_keys.scope", serde_json::from_str(json))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.pool
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        let name = name.to_owned();
+        self.pool
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT value FROM server_settings WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)
+            })
+            .await
+    }
+
+    async fn init_setting(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        let name = name.to_owned();
+        let value = value.to_vec();
+        self.pool
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                tx.execute(
+                    "INSERT INTO server_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                    params![name, value],
+                )
+                .map_err(db)?;
+                let stored: Vec<u8> = tx
+                    .query_row(
+                        "SELECT value FROM server_settings WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                tx.commit().map_err(db)?;
+                Ok(stored)
+            })
+            .await
+    }
+
+    async fn create_account(&self, a: NewAccount) -> StoreResult<()> {
+        self.pool
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO accounts (id, email, kdf_params, kdf_salt, verifier, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        a.id.as_str(),
+                        a.email.as_str(),
+                        a.kdf_params,
+                        a.kdf_salt,
+                        a.verifier,
+                        ms(a.created_at)
+                    ],
+                )
+                .map_err(sql_error("email"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<AccountRecord>> {
+        let email = email.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                let row = conn
+                    .prepare_cached(
+                        "SELECT id, email, kdf_params, kdf_salt, verifier, created_at FROM accounts WHERE email = ?1",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row([email], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, Vec<u8>>(3)?,
+                                r.get::<_, Vec<u8>>(4)?,
+                                r.get::<_, i64>(5)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(db)?;
+                row.map(|(id, email, kdf_params, kdf_salt, verifier, created_at)| {
+                    Ok(AccountRecord {
+                        id: parsed("accounts.id", AccountId::parse(&id))?,
+                        email: parsed("accounts.email", Email::parse(&email))?,
+                        kdf_params,
+                        kdf_salt,
+                        verifier,
+                        created_at: time(created_at)?,
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn login_failures(
+        &self,
+        subject: &[u8],
+        since: DateTime<Utc>,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+        let subject = subject.to_vec();
+        self.pool
+            .read(move |conn| {
+                let (count, oldest): (u32, Option<i64>) = conn
+                    .query_row(
+                        "SELECT count(*), min(at) FROM login_failures WHERE subject = ?1 AND at >= ?2",
+                        params![subject, ms(since)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(db)?;
+                Ok((count, opt_time(oldest)?))
+            })
+            .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        subject: &[u8],
+        at: DateTime<Utc>,
+        prune_before: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        let subject = subject.to_vec();
+        self.pool
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                tx.execute(
+                    "DELETE FROM login_failures WHERE at < ?1",
+                    [ms(prune_before)],
+                )
+                .map_err(db)?;
+                tx.execute(
+                    "INSERT INTO login_failures (subject, at) VALUES (?1, ?2)",
+                    params![subject, ms(at)],
+                )
+                .map_err(db)?;
+                write_audit(&tx, &audit)?;
+                tx.commit().map_err(db)
+            })
+            .await
+    }
+
+    async fn create_vault(&self, v: NewVault) -> StoreResult<()> {
+        self.pool
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                let r = &v.vault;
+                tx.execute(
+                    "INSERT INTO vaults (id, name, managed, dek_key_id, sealing_public_key, sealing_private_key, master_slot, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        r.id.as_str(),
+                        r.name.as_str(),
+                        r.managed,
+                        r.dek_key_id,
+                        r.sealing_public_key,
+                        r.sealing_private_key,
+                        r.master_slot,
+                        ms(r.created_at)
+                    ],
+                )
+                .map_err(sql_error("vault"))?;
+                tx.execute(
+                    "INSERT INTO vault_members (vault_id, account_id, slot, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![r.id.as_str(), v.owner.as_str(), v.owner_slot, ms(r.created_at)],
+                )
+                .map_err(sql_error("vault member"))?;
+                insert_api_key(&tx, &v.first_key)?;
+                for a in &v.audit {
+                    write_audit(&tx, a)?;
+                }
+                tx.commit().map_err(db)
+            })
+            .await
+    }
+
+    async fn vaults_of_account(&self, account: &AccountId) -> StoreResult<Vec<VaultRecord>> {
+        let account = account.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                let mut st = conn
+                    .prepare_cached(&format!(
+                        "SELECT {VAULT_COLUMNS} FROM vaults v JOIN vault_members m ON m.vault_id = v.id
+                         WHERE m.account_id = ?1 ORDER BY v.created_at, v.id"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map([account], vault_row)
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(db)?;
+                rows.into_iter().collect()
+            })
+            .await
+    }
+
+    async fn vault_membership(
+        &self,
+        vault: &VaultId,
+        account: &AccountId,
+    ) -> StoreResult<Option<(VaultRecord, Vec<u8>)>> {
+        let vault = vault.as_str().to_owned();
+        let account = account.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                let row = conn
+                    .prepare_cached(&format!(
+                        "SELECT {VAULT_COLUMNS}, m.slot FROM vaults v JOIN vault_members m ON m.vault_id = v.id
+                         WHERE v.id = ?1 AND m.account_id = ?2"
+                    ))
+                    .and_then(|mut st| {
+                        st.query_row([vault, account], |r| Ok((vault_row(r)?, r.get::<_, Vec<u8>>(8)?)))
+                            .optional()
+                    })
+                    .map_err(db)?;
+                row.map(|(v, slot)| Ok((v?, slot))).transpose()
+            })
+            .await
+    }
+
+    async fn create_api_key(&self, key: NewApiKey, audit: NewAuditRecord) -> StoreResult<()> {
+        self.pool
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                insert_api_key(&tx, &key)?;
+                write_audit(&tx, &audit)?;
+                tx.commit().map_err(db)
+            })
+            .await
+    }
+
+    async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
+        let id = id.clone();
+        self.pool
+            .read(move |conn| {
+                let row = conn
+                    .prepare_cached(
+                        "SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
+                         FROM api_keys WHERE id = ?1",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row([id.as_str()], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, Option<Vec<u8>>>(3)?,
+                                r.get::<_, Option<Vec<u8>>>(4)?,
+                                r.get::<_, Option<i64>>(5)?,
+                                r.get::<_, Option<i64>>(6)?,
+                                r.get::<_, Option<i64>>(7)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(db)?;
+                row.map(|(vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at)| {
+                    Ok(ApiKeyAuthRecord {
+                        id: id.clone(),
+                        vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
+                        roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
+                        scope: scope_of(&scope)?,
+                        lookup_hash,
+                        slot,
+                        expires_at: opt_time(expires_at)?,
+                        revoked_at: opt_time(revoked_at)?,
+                        last_used_at: opt_time(last_used_at)?,
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, vault: &VaultId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let vault = vault.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT id, vault_id, name, roles, scope, created_at, expires_at, revoked_at, last_used_at
+                         FROM api_keys WHERE vault_id = ?1 ORDER BY created_at, id",
+                    )
+                    .map_err(db)?;
+                let rows = st
+                    .query_map([vault], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                            r.get::<_, Option<i64>>(7)?,
+                            r.get::<_, Option<i64>>(8)?,
+                        ))
+                    })
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(db)?;
+                rows.into_iter()
+                    .map(|(id, vault_id, name, roles, scope, created_at, expires_at, revoked_at, last_used_at)| {
+                        Ok(ApiKeyRecord {
+                            id: parsed("api_keys.id", ApiKeyId::parse(&id))?,
+                            vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
+                            name: parsed("api_keys.name", Name::parse(&name))?,
+                            roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
+                            scope: scope_of(&scope)?,
+                            created_at: time(created_at)?,
+                            expires_at: opt_time(expires_at)?,
+                            revoked_at: opt_time(revoked_at)?,
+                            last_used_at: opt_time(last_used_at)?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        vault: &VaultId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let vault = vault.as_str().to_owned();
+        let id = id.as_str().to_owned();
+        self.pool
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                let changed = tx
+                    .execute(
+                        "UPDATE api_keys SET revoked_at = ?1, slot = NULL, lookup_hash = NULL
+                         WHERE id = ?2 AND vault_id = ?3 AND revoked_at IS NULL",
+                        params![ms(at), id, vault],
+                    )
+                    .map_err(db)?;
+                if changed == 1 {
+                    write_audit(&tx, &audit)?;
+                }
+                tx.commit().map_err(db)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.as_str().to_owned();
+        self.pool
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
+                    .and_then(|mut st| st.execute(params![ms(at), id]))
+                    .map_err(db)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
+        self.pool.write(move |conn| write_audit(conn, &record)).await
+    }
+
+    async fn list_audit(
+        &self,
+        vault: &VaultId,
+        limit: u32,
+        before: Option<&AuditId>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let vault = vault.as_str().to_owned();
+        let before = before.map(|b| b.as_str().to_owned());
+        self.pool
+            .read(move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip
+                         FROM audit_log
+                         WHERE vault_id = ?1
+                           AND (?2 IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = ?2 AND vault_id = ?1), 0))
+                         ORDER BY seq DESC LIMIT ?3",
+                    )
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(params![vault, before, limit], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, String>(8)?,
+                            r.get::<_, Option<String>>(9)?,
+                        ))
+                    })
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(db)?;
+                rows.into_iter()
+                    .map(|(seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip)| {
+                        Ok(AuditRecord {
+                            seq,
+                            id: parsed("audit_log.id", AuditId::parse(&id))?,
+                            vault_id: vault_id
+                                .map(|v| parsed("audit_log.vault_id", VaultId::parse(&v)))
+                                .transpose()?,
+                            at: time(at)?,
+                            key_id,
+                            account_id,
+                            action,
+                            target,
+                            outcome,
+                            ip,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+}
