@@ -159,9 +159,11 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| anyhow!("TOKENWARDEN_LISTEN must be an address such as 127.0.0.1:8080, not {listen_text:?}"))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            anyhow!(
+                "TOKENWARDEN_LISTEN must be an address such as 127.0.0.1:8080, not {listen_text:?}"
+            )
+        })?;
 
         let database_url = secret(
             self.database_url.or(file.database_url),
@@ -187,7 +189,11 @@ impl ServeArgs {
             bail!("TOKENWARDEN_REFRESH_SKEW_SECONDS must be at most 86400");
         }
 
-        let return_origins = match self.return_origins.map(OneOrMany::One).or(file.return_origins) {
+        let return_origins = match self
+            .return_origins
+            .map(OneOrMany::One)
+            .or(file.return_origins)
+        {
             Some(list) => origins(list)?,
             None => Vec::new(),
         };
@@ -311,12 +317,27 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
         let cases: Vec<(fn(&mut ServeArgs), &str)> = vec![
-            (|a| a.listen = Some("localhost".into()), "TOKENWARDEN_LISTEN"),
+            (
+                |a| a.listen = Some("localhost".into()),
+                "TOKENWARDEN_LISTEN",
+            ),
             (|a| a.signup = Some("maybe".into()), "TOKENWARDEN_SIGNUP"),
-            (|a| a.master_key = Some("short".into()), "TOKENWARDEN_MASTER_KEY"),
-            (|a| a.return_origins = Some("https://a.example/path".into()), "TOKENWARDEN_RETURN_ORIGINS"),
-            (|a| a.allow_loopback_providers = Some("perhaps".into()), "TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS"),
-            (|a| a.public_url = Some("ftp://x".into()), "TOKENWARDEN_PUBLIC_URL"),
+            (
+                |a| a.master_key = Some("short".into()),
+                "TOKENWARDEN_MASTER_KEY",
+            ),
+            (
+                |a| a.return_origins = Some("https://a.example/path".into()),
+                "TOKENWARDEN_RETURN_ORIGINS",
+            ),
+            (
+                |a| a.allow_loopback_providers = Some("perhaps".into()),
+                "TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS",
+            ),
+            (
+                |a| a.public_url = Some("ftp://x".into()),
+                "TOKENWARDEN_PUBLIC_URL",
+            ),
         ];
         for (set, name) in cases {
             let mut a = args();

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tokenwarden", version, about = "A self-hosted OAuth 2.0 credential vault")]
+#[command(
+    name = "tokenwarden",
+    version,
+    about = "A self-hosted OAuth 2.0 credential vault"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +45,10 @@ async fn main() -> ExitCode {
 fn print_openapi() -> anyhow::Result<()> {
     let doc = tokenwarden_server::openapi();
     let json = serde_json::to_string_pretty(&doc)?;
-    #[expect(clippy::print_stdout, reason = "printing the document is this command's job")]
+    #[expect(
+        clippy::print_stdout,
+        reason = "printing the document is this command's job"
+    )]
     {
         println!("{json}");
     }

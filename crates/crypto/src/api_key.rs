@@ -177,7 +177,12 @@ mod tests {
         assert_eq!(key.expose_secret().len(), TOTAL_LEN);
         let parsed = ApiKey::parse(key.expose_secret()).unwrap();
         assert_eq!(parsed.id(), key.id());
-        assert!(parsed.derive().lookup_hash.matches(key.derive().lookup_hash.as_bytes()));
+        assert!(
+            parsed
+                .derive()
+                .lookup_hash
+                .matches(key.derive().lookup_hash.as_bytes())
+        );
     }
 
     #[test]

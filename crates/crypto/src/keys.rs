@@ -57,7 +57,11 @@ impl DataKey {
         envelope::encrypt(self.key.expose_secret(), self.id, binding, plaintext)
     }
 
-    pub fn decrypt(&self, binding: &Binding<'_>, ciphertext: &[u8]) -> Result<Plaintext, CryptoError> {
+    pub fn decrypt(
+        &self,
+        binding: &Binding<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Plaintext, CryptoError> {
         if envelope::key_id_of(ciphertext)? != self.id {
             return Err(CryptoError::Decrypt);
         }
@@ -87,14 +91,22 @@ impl Kek {
 
     /// Wraps `dek` into a slot bound to `binding`.
     pub fn wrap(&self, dek: &DataKey, binding: &Binding<'_>) -> Vec<u8> {
-        envelope::encrypt(self.0.expose_secret(), dek.id, binding, dek.key.expose_secret())
+        envelope::encrypt(
+            self.0.expose_secret(),
+            dek.id,
+            binding,
+            dek.key.expose_secret(),
+        )
     }
 
     /// Opens a slot made by [`Kek::wrap`] with the same binding.
     pub fn unwrap(&self, binding: &Binding<'_>, slot: &[u8]) -> Result<DataKey, CryptoError> {
         let id = envelope::key_id_of(slot)?;
         let plain = envelope::decrypt(self.0.expose_secret(), binding, slot)?;
-        let bytes: [u8; 32] = plain.as_bytes().try_into().map_err(|_| CryptoError::Malformed)?;
+        let bytes: [u8; 32] = plain
+            .as_bytes()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed)?;
         Ok(DataKey {
             id,
             key: secret32(bytes),
@@ -145,7 +157,10 @@ impl MasterKey {
                 .find_map(|e| e.decode(text.as_bytes()).ok())
                 .map(Zeroizing::new)
                 .ok_or(CryptoError::InvalidKey)?;
-            *bytes = decoded.as_slice().try_into().map_err(|_| CryptoError::InvalidKey)?;
+            *bytes = decoded
+                .as_slice()
+                .try_into()
+                .map_err(|_| CryptoError::InvalidKey)?;
         }
         Ok(Self::from_bytes(*bytes))
     }

@@ -99,7 +99,11 @@ impl PasswordKdf {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut stretched = Zeroizing::new([0u8; 32]);
         argon
-            .hash_password_into(password.expose_secret().as_bytes(), &self.salt, &mut *stretched)
+            .hash_password_into(
+                password.expose_secret().as_bytes(),
+                &self.salt,
+                &mut *stretched,
+            )
             .map_err(|_| CryptoError::InvalidKey)?;
         let hk = Hkdf::<Sha256>::from_prk(&*stretched).map_err(|_| CryptoError::InvalidKey)?;
         let mut verifier = [0u8; 32];

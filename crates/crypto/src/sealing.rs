@@ -50,7 +50,8 @@ impl SealingPrivateKey {
     }
 
     pub fn from_bytes(id: KeyId, bytes: &[u8]) -> Result<Self, CryptoError> {
-        let key = <SealKem as Kem>::PrivateKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
+        let key =
+            <SealKem as Kem>::PrivateKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
         Ok(Self { id, key })
     }
 
@@ -65,7 +66,8 @@ impl SealingPrivateKey {
             return Err(CryptoError::Decrypt);
         }
         let (encapped, ciphertext) = rest.split_at(ENCAPPED_LEN);
-        let encapped = <SealKem as Kem>::EncappedKey::from_bytes(encapped).map_err(|_| CryptoError::Malformed)?;
+        let encapped = <SealKem as Kem>::EncappedKey::from_bytes(encapped)
+            .map_err(|_| CryptoError::Malformed)?;
         let aad = binding.aad(&sealed[..envelope::HEADER_LEN]);
         hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, SealKem>(
             &OpModeR::Base,
@@ -92,7 +94,8 @@ impl SealingPublicKey {
     }
 
     pub fn from_bytes(id: KeyId, bytes: &[u8]) -> Result<Self, CryptoError> {
-        let key = <SealKem as Kem>::PublicKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
+        let key =
+            <SealKem as Kem>::PublicKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey)?;
         Ok(Self { id, key })
     }
 
@@ -104,15 +107,16 @@ impl SealingPublicKey {
     pub fn seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let header = envelope::header(VERSION_SEALED, self.id);
         let aad = binding.aad(&header);
-        let (encapped, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, SealKem, _>(
-            &OpModeS::Base,
-            &self.key,
-            INFO,
-            plaintext,
-            &aad,
-            &mut UnwrapErr(OsRng),
-        )
-        .map_err(|_| CryptoError::InvalidKey)?;
+        let (encapped, ciphertext) =
+            hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, SealKem, _>(
+                &OpModeS::Base,
+                &self.key,
+                INFO,
+                plaintext,
+                &aad,
+                &mut UnwrapErr(OsRng),
+            )
+            .map_err(|_| CryptoError::InvalidKey)?;
         let mut out = Vec::with_capacity(header.len() + ENCAPPED_LEN + ciphertext.len());
         out.extend_from_slice(&header);
         out.extend_from_slice(&encapped.to_bytes());

@@ -48,7 +48,11 @@ fn a_ciphertext_moved_to_another_row_column_or_vault_fails() {
         Binding::new(Purpose::TokenSet, &other_vault, "conn-1"),
     ];
     for b in &elsewhere {
-        assert_eq!(dek.decrypt(b, &ct).unwrap_err(), CryptoError::Decrypt, "{b:?}");
+        assert_eq!(
+            dek.decrypt(b, &ct).unwrap_err(),
+            CryptoError::Decrypt,
+            "{b:?}"
+        );
     }
 }
 
@@ -69,7 +73,10 @@ fn truncated_input_fails() {
     let b = Binding::new(Purpose::TokenSet, &v, "c");
     let ct = dek.encrypt(&b, b"some plaintext");
     for len in 0..ct.len() {
-        assert!(dek.decrypt(&b, &ct[..len]).is_err(), "length {len} accepted");
+        assert!(
+            dek.decrypt(&b, &ct[..len]).is_err(),
+            "length {len} accepted"
+        );
     }
 }
 
@@ -120,10 +127,19 @@ fn sealed_token_sets_open_with_the_private_key_and_binding_only() {
     let (sk, pk) = SealingPrivateKey::generate(KeyId(1));
     let b = Binding::new(Purpose::SealedTokenSet, &v, "conn-1");
     let sealed = pk.seal(&b, b"{\"access_token\":\"x\"}").unwrap();
-    assert_eq!(sk.open(&b, &sealed).unwrap().as_bytes(), b"{\"access_token\":\"x\"}");
+    assert_eq!(
+        sk.open(&b, &sealed).unwrap().as_bytes(),
+        b"{\"access_token\":\"x\"}"
+    );
     let (other_sk, _) = SealingPrivateKey::generate(KeyId(1));
     assert!(other_sk.open(&b, &sealed).is_err());
-    assert!(sk.open(&Binding::new(Purpose::SealedTokenSet, &v, "conn-2"), &sealed).is_err());
+    assert!(
+        sk.open(
+            &Binding::new(Purpose::SealedTokenSet, &v, "conn-2"),
+            &sealed
+        )
+        .is_err()
+    );
     let mut flipped = sealed.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
@@ -135,7 +151,9 @@ fn sealed_token_sets_open_with_the_private_key_and_binding_only() {
     let dek = DataKey::generate(KeyId(1));
     let pb = Binding::new(Purpose::SealingPrivateKey, &v, v.as_str());
     let stored = dek.encrypt(&pb, &sk.to_bytes());
-    let restored = SealingPrivateKey::from_bytes(KeyId(1), dek.decrypt(&pb, &stored).unwrap().as_bytes()).unwrap();
+    let restored =
+        SealingPrivateKey::from_bytes(KeyId(1), dek.decrypt(&pb, &stored).unwrap().as_bytes())
+            .unwrap();
     assert!(restored.open(&b, &sealed).is_ok());
     assert_eq!(restored.public_key().to_bytes(), pk.to_bytes());
 }
@@ -158,7 +176,11 @@ fn master_keys_parse_from_hex_and_base64_and_fingerprint_stably() {
 #[test]
 fn debug_of_every_secret_type_prints_no_secret() {
     let dek = DataKey::generate(KeyId(1));
-    let dek_hex: String = dek.expose_secret().iter().map(|b| format!("{b:02x}")).collect();
+    let dek_hex: String = dek
+        .expose_secret()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dek_dbg = format!("{dek:?}");
     assert!(!dek_dbg.contains(&dek_hex));
     assert!(!dek_dbg.contains(&format!("{:?}", dek.expose_secret())));
@@ -166,9 +188,16 @@ fn debug_of_every_secret_type_prints_no_secret() {
     let key = ApiKey::generate();
     let material = key.derive();
     let secret_part = &key.expose_secret()[21..];
-    for dbg in [format!("{key:?}"), format!("{material:?}"), format!("{:?}", material.kek)] {
+    for dbg in [
+        format!("{key:?}"),
+        format!("{material:?}"),
+        format!("{:?}", material.kek),
+    ] {
         assert!(!dbg.contains(secret_part), "{dbg}");
-        assert!(!dbg.contains(&format!("{:?}", material.lookup_hash.as_bytes())), "{dbg}");
+        assert!(
+            !dbg.contains(&format!("{:?}", material.lookup_hash.as_bytes())),
+            "{dbg}"
+        );
     }
 
     let master = MasterKey::from_bytes([7; 32]);
@@ -181,7 +210,9 @@ fn debug_of_every_secret_type_prints_no_secret() {
     assert!(!format!("{pw:?}").contains(&format!("{:?}", pw.verifier.0)));
     let v = vault();
     let b = Binding::new(Purpose::TokenSet, &v, "c");
-    let plain = dek.decrypt(&b, &dek.encrypt(&b, b"plaintext-canary")).unwrap();
+    let plain = dek
+        .decrypt(&b, &dek.encrypt(&b, b"plaintext-canary"))
+        .unwrap();
     let dbg = format!("{plain:?}");
     assert!(!dbg.contains("canary") && !dbg.contains("112"), "{dbg}");
 }

@@ -104,7 +104,17 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "alice", "@example.com", "alice@", "a@b@c", "a b@c.d", "a@.c", "a@c..d", "a\u{7}@c.d"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "a b@c.d",
+            "a@.c",
+            "a@c..d",
+            "a\u{7}@c.d",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());

@@ -17,7 +17,9 @@ fn random_suffix(rng: &mut impl Rng, len: usize) -> String {
 }
 
 fn is_suffix(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 macro_rules! prefixed_id {

@@ -22,7 +22,10 @@ impl Name {
             return Err(ParseError::new("name", "must be at most 100 characters"));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(ParseError::new("name", "must not contain control characters"));
+            return Err(ParseError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }

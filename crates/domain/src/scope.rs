@@ -81,10 +81,18 @@ impl<'de> Deserialize<'de> for Glob {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyScope {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "patterns")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "patterns"
+    )]
     #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
     pub apps: Option<Vec<Glob>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "patterns")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "patterns"
+    )]
     #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
     pub connections: Option<Vec<Glob>>,
 }
@@ -128,7 +136,8 @@ impl KeyScope {
                     .all(|n| wide.iter().any(|w| w.matches(n.as_str()))),
             }
         }
-        list_covers(&self.apps, &narrower.apps) && list_covers(&self.connections, &narrower.connections)
+        list_covers(&self.apps, &narrower.apps)
+            && list_covers(&self.connections, &narrower.connections)
     }
 
     pub fn allows_connection(&self, connection: &str) -> bool {
@@ -164,7 +173,9 @@ mod tests {
     fn a_scope_covers_only_what_is_narrower() {
         let scope = |json: &str| serde_json::from_str::<KeyScope>(json).unwrap();
         let wide = scope(r#"{"apps": ["git*"], "connections": ["team-*"]}"#);
-        assert!(wide.covers(&scope(r#"{"apps": ["github"], "connections": ["team-a*"]}"#)));
+        assert!(wide.covers(&scope(
+            r#"{"apps": ["github"], "connections": ["team-a*"]}"#
+        )));
         assert!(wide.covers(&wide));
         assert!(!wide.covers(&scope(r#"{"apps": ["github"]}"#)));
         assert!(!wide.covers(&scope(r#"{"apps": ["*"], "connections": ["team-*"]}"#)));

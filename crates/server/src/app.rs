@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokenwarden_crypto::MasterKey;
-use tokenwarden_service::{ServiceConfig, Services, SystemClock};
+use tokenwarden_service::{Clock, ServiceConfig, Services, SystemClock};
 use tokenwarden_store::Store;
 use tokenwarden_store_sqlite::{SqliteStore, SqliteUrl};
 use tokio::net::TcpListener;
@@ -93,6 +93,15 @@ pub struct App {
 
 impl App {
     pub async fn build(config: ServerConfig) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::build`], with time supplied by `clock` (tests move it instead of
+    /// sleeping).
+    pub async fn build_with_clock(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         let store = open_store(&config.database_url)?;
         if let Some(master) = &config.master_key {
             let fingerprint = master.fingerprint();
@@ -109,11 +118,13 @@ impl App {
             .map_err(StartupError::Database)?
             .is_some()
         {
-            warn!("this database was used with a master key, but none is configured: managed vaults cannot be refreshed in the background");
+            warn!(
+                "this database was used with a master key, but none is configured: managed vaults cannot be refreshed in the background"
+            );
         }
         let services = Services::new(
             store,
-            Arc::new(SystemClock),
+            clock,
             ServiceConfig {
                 signup_open: config.signup == Signup::Open,
             },

@@ -72,8 +72,8 @@ impl FromRequestParts<AppState> for AccountAuth {
         let (email, password) = decoded
             .split_once(':')
             .ok_or_else(ApiError::unauthorized_basic)?;
-        let password =
-            Password::parse_login(password.to_owned()).map_err(|_| ApiError::unauthorized_basic())?;
+        let password = Password::parse_login(password.to_owned())
+            .map_err(|_| ApiError::unauthorized_basic())?;
         let ctx = request_context(parts);
         let session = state
             .services
@@ -98,7 +98,8 @@ fn is_json(req: &Request) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -112,7 +113,15 @@ fn redact_serde_message(msg: &str) -> String {
                 .find(", expected ")
                 .map(|i| &rest[i + 2..])
                 .unwrap_or("");
-            return format!("{}{}", prefix.trim_end_matches([':', ' ']), if expected.is_empty() { String::new() } else { format!(", {expected}") });
+            return format!(
+                "{}{}",
+                prefix.trim_end_matches([':', ' ']),
+                if expected.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {expected}")
+                }
+            );
         }
     }
     if let Some(i) = msg.find("unknown variant `") {
@@ -167,8 +176,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             };
             ApiError::invalid(msg)
         })?;
-        de.end()
-            .map_err(|_| ApiError::invalid("the body has trailing characters after the JSON value"))?;
+        de.end().map_err(|_| {
+            ApiError::invalid("the body has trailing characters after the JSON value")
+        })?;
         Ok(Self(value))
     }
 }
@@ -191,7 +201,10 @@ mod tests {
             redact_serde_message("missing field `email`"),
             "missing field `email`"
         );
-        assert!(!redact_serde_message("unknown variant `s3cret`, expected one of `a`").contains("s3cret"));
+        assert!(
+            !redact_serde_message("unknown variant `s3cret`, expected one of `a`")
+                .contains("s3cret")
+        );
     }
 }
 

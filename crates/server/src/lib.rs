@@ -12,3 +12,4 @@ mod state;
 
 pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError};
 pub use openapi::openapi;
+pub use tokenwarden_service::{Clock, SystemClock};

@@ -31,12 +31,12 @@ impl NewKeyRequest {
         scope: KeyScope,
         expires_in_secs: Option<u64>,
     ) -> ServiceResult<Self> {
-        if let Some(s) = expires_in_secs {
-            if s == 0 || s > MAX_KEY_LIFETIME_SECS {
-                return Err(ServiceError::InvalidRequest(format!(
-                    "expires_in must be between 1 and {MAX_KEY_LIFETIME_SECS} seconds"
-                )));
-            }
+        if let Some(s) = expires_in_secs
+            && (s == 0 || s > MAX_KEY_LIFETIME_SECS)
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "expires_in must be between 1 and {MAX_KEY_LIFETIME_SECS} seconds"
+            )));
         }
         Ok(Self {
             name,

@@ -50,7 +50,9 @@ impl Caller {
     /// Unwraps the vault's data key from this key's slot.
     pub(crate) fn data_key(&self) -> ServiceResult<DataKey> {
         let binding = Binding::new(Purpose::ApiKeySlot, &self.vault_id, self.key_id.as_str());
-        self.kek.unwrap(&binding, &self.slot).map_err(ServiceError::from)
+        self.kek
+            .unwrap(&binding, &self.slot)
+            .map_err(ServiceError::from)
     }
 }
 

@@ -29,7 +29,9 @@ pub enum ServiceError {
     #[error("signup is closed on this server")]
     SignupClosed,
     /// A managed vault was asked for but the server has no master key.
-    #[error("managed vaults need a server master key (TOKENWARDEN_MASTER_KEY or TOKENWARDEN_MASTER_KEY_FILE)")]
+    #[error(
+        "managed vaults need a server master key (TOKENWARDEN_MASTER_KEY or TOKENWARDEN_MASTER_KEY_FILE)"
+    )]
     ManagedUnavailable,
     /// Anything else: logged once where it is turned into a 500, never shown.
     #[error("internal error")]

@@ -71,7 +71,11 @@ impl Services {
         });
         let owner_slot = session.kek.wrap(
             &dek,
-            &Binding::new(Purpose::PasswordSlot, &vault_id, session.account_id.as_str()),
+            &Binding::new(
+                Purpose::PasswordSlot,
+                &vault_id,
+                session.account_id.as_str(),
+            ),
         );
         let request = NewKeyRequest {
             name: Name::parse("admin").map_err(ServiceError::invalid)?,
@@ -93,8 +97,24 @@ impl Services {
             created_at: now,
         };
         let audit = vec![
-            record(ctx, now, Some(&vault_id), actor.clone(), "vault.create", Some(vault_id.to_string()), "success"),
-            record(ctx, now, Some(&vault_id), actor, "api_key.create", Some(first_key.id.to_string()), "success"),
+            record(
+                ctx,
+                now,
+                Some(&vault_id),
+                actor.clone(),
+                "vault.create",
+                Some(vault_id.to_string()),
+                "success",
+            ),
+            record(
+                ctx,
+                now,
+                Some(&vault_id),
+                actor,
+                "api_key.create",
+                Some(first_key.id.to_string()),
+                "success",
+            ),
         ];
         self.store
             .create_vault(NewVault {
@@ -137,7 +157,8 @@ impl Services {
             &slot,
         )?;
         let actor = Actor::Account(session.account_id.clone());
-        self.store_new_key(vault_id, &dek, request, actor, ctx).await
+        self.store_new_key(vault_id, &dek, request, actor, ctx)
+            .await
     }
 
     pub(crate) fn generate_key_parts(

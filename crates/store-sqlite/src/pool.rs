@@ -58,7 +58,9 @@ impl Pool {
     ) -> Result<Self, StoreError> {
         let mut writer_conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(db)?;
         configure(&writer_conn).map_err(db)?;
@@ -66,7 +68,9 @@ impl Pool {
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(db)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!("journal_mode is {mode}, WAL required")));
+            return Err(StoreError::Corrupt(format!(
+                "journal_mode is {mode}, WAL required"
+            )));
         }
         init(&mut writer_conn)?;
 

@@ -8,10 +8,10 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use tokenwarden_domain::{AccountId, ApiKeyId, AuditId, Email, KeyScope, Name, Roles, VaultId};
 use tokenwarden_store::*;
 
+use crate::SqliteUrl;
 use crate::convert::{db, ms, opt_ms, opt_time, parsed, sql_error, time};
 use crate::migrations::migrations;
 use crate::pool::Pool;
-use crate::SqliteUrl;
 
 /// The SQLite store. Cheap to share behind an `Arc`; dropping the last one stops its
 /// threads.
@@ -499,7 +499,9 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
-        self.pool.write(move |conn| write_audit(conn, &record)).await
+        self.pool
+            .write(move |conn| write_audit(conn, &record))
+            .await
     }
 
     async fn list_audit(

@@ -10,13 +10,19 @@ pub struct SqliteUrl {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqliteUrlError {
-    #[error("a SQLite database URL must start with sqlite:// (for example sqlite://tokenwarden.db or sqlite:///var/lib/tokenwarden/tokenwarden.db)")]
+    #[error(
+        "a SQLite database URL must start with sqlite:// (for example sqlite://tokenwarden.db or sqlite:///var/lib/tokenwarden/tokenwarden.db)"
+    )]
     Scheme,
     #[error("the SQLite database URL names no file")]
     Empty,
-    #[error("in-memory SQLite databases are not supported: every connection would see another database; use a file")]
+    #[error(
+        "in-memory SQLite databases are not supported: every connection would see another database; use a file"
+    )]
     Memory,
-    #[error("the SQLite database URL has {0}; tokenwarden accepts a plain file path only, so that a typo cannot silently create another database")]
+    #[error(
+        "the SQLite database URL has {0}; tokenwarden accepts a plain file path only, so that a typo cannot silently create another database"
+    )]
     Ambiguous(&'static str),
     #[error("the directory of the SQLite database does not exist: {0}")]
     MissingDirectory(String),
@@ -26,7 +32,9 @@ pub enum SqliteUrlError {
 
 impl SqliteUrl {
     pub fn parse(url: &str) -> Result<Self, SqliteUrlError> {
-        let rest = url.strip_prefix("sqlite://").ok_or(SqliteUrlError::Scheme)?;
+        let rest = url
+            .strip_prefix("sqlite://")
+            .ok_or(SqliteUrlError::Scheme)?;
         if rest.is_empty() {
             return Err(SqliteUrlError::Empty);
         }
@@ -73,7 +81,9 @@ impl SqliteUrl {
             _ => Path::new("."),
         };
         if !parent.is_dir() {
-            return Err(SqliteUrlError::MissingDirectory(parent.display().to_string()));
+            return Err(SqliteUrlError::MissingDirectory(
+                parent.display().to_string(),
+            ));
         }
         Ok(())
     }
@@ -90,11 +100,15 @@ mod tests {
             Path::new("tokenwarden.db")
         );
         assert_eq!(
-            SqliteUrl::parse("sqlite:///var/lib/tw/tw.db").unwrap().path(),
+            SqliteUrl::parse("sqlite:///var/lib/tw/tw.db")
+                .unwrap()
+                .path(),
             Path::new("/var/lib/tw/tw.db")
         );
         assert_eq!(
-            SqliteUrl::parse("sqlite://data/my%20vault.db").unwrap().path(),
+            SqliteUrl::parse("sqlite://data/my%20vault.db")
+                .unwrap()
+                .path(),
             Path::new("data/my vault.db")
         );
     }

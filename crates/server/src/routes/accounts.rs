@@ -1,8 +1,8 @@
 //! `POST /v1/accounts`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use tokenwarden_domain::{AccountId, Email, Password};
 use utoipa::ToSchema;

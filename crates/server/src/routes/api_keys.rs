@@ -1,8 +1,8 @@
 //! `/v1/api-keys` and `/v1/whoami`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokenwarden_domain::{ApiKeyId, KeyScope, Name, Roles, VaultId};

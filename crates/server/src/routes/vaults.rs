@@ -1,8 +1,8 @@
 //! `/v1/vaults`: what an account does with its email and password.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokenwarden_domain::{ApiKeyId, Name, Roles, VaultId};

@@ -1,0 +1,248 @@
+//! Calls to the token endpoint (RFC 6749 §4.1.3, §6) and the revocation endpoint
+//! (RFC 7009), with the provider's client authentication.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, RequestBuilder};
+use secrecy::{ExposeSecret as _, SecretString};
+use tracing::instrument;
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::http::OutboundClient;
+use crate::pkce::PkceVerifier;
+use crate::provider::{ClientAuth, ProviderDefinition};
+use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
+use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response};
+
+/// An app's client credentials at one provider.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    /// The client id; public.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: SecretString,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Exchanges an authorization code for tokens (RFC 6749 §4.1.3).
+///
+/// `redirect_uri` must be byte-identical to the one in the authorization request.
+/// `verifier` is the flow's PKCE verifier when the provider supports PKCE (RFC 7636
+/// §4.5). `now` is taken as the response time for `expires_at`; the network time
+/// between makes the computed expiry slightly early, which errs on the safe side.
+#[instrument(skip_all, fields(provider.key = %def.key()))]
+pub async fn exchange_code(
+    http: &OutboundClient,
+    def: &ProviderDefinition,
+    credentials: &ClientCredentials,
+    code: &AuthorizationCode,
+    redirect_uri: &str,
+    verifier: Option<&PkceVerifier>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, TokenError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.expose_secret()),
+        ("redirect_uri", redirect_uri),
+    ];
+    if let Some(verifier) = verifier.filter(|_| def.pkce()) {
+        form.push(("code_verifier", verifier.expose_secret()));
+    }
+    token_request(http, def, credentials, form, now).await
+}
+
+/// Refreshes an access token (RFC 6749 §6).
+///
+/// `scopes` are sent only when not empty; RFC 6749 §6 makes them optional (the grant
+/// keeps its scopes) but some providers (see
+/// [`ProviderDefinition::refresh_requires_scopes`]) want them again. A response
+/// without `refresh_token` means the old refresh token stays valid.
+#[instrument(skip_all, fields(provider.key = %def.key()))]
+pub async fn refresh(
+    http: &OutboundClient,
+    def: &ProviderDefinition,
+    credentials: &ClientCredentials,
+    refresh_token: &RefreshToken,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, TokenError> {
+    let joined = def.join_scopes(scopes);
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose_secret()),
+    ];
+    if !scopes.is_empty() {
+        form.push(("scope", joined.as_str()));
+    }
+    token_request(http, def, credentials, form, now).await
+}
+
+/// A token to revoke, which also gives the `token_type_hint` (RFC 7009 §2.1).
+#[derive(Debug, Clone, Copy)]
+pub enum RevocableToken<'a> {
+    /// An access token.
+    Access(&'a AccessToken),
+    /// A refresh token; revoking it usually revokes its access tokens too (RFC 7009 §2.1).
+    Refresh(&'a RefreshToken),
+}
+
+/// The outcome of [`revoke`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider answered 200: revoked, or already invalid (RFC 7009 §2.2).
+    Revoked,
+    /// The provider has no RFC 7009 endpoint; nothing was sent.
+    NotSupported,
+}
+
+/// Revokes a token at the provider's RFC 7009 endpoint.
+#[instrument(skip_all, fields(provider.key = %def.key()))]
+pub async fn revoke(
+    http: &OutboundClient,
+    def: &ProviderDefinition,
+    credentials: &ClientCredentials,
+    token: RevocableToken<'_>,
+    now: DateTime<Utc>,
+) -> Result<Revocation, TokenError> {
+    let Some(url) = def.revocation_url() else {
+        return Ok(Revocation::NotSupported);
+    };
+    let (value, hint) = match token {
+        RevocableToken::Access(t) => (t.expose_secret(), "access_token"),
+        RevocableToken::Refresh(t) => (t.expose_secret(), "refresh_token"),
+    };
+    let form = vec![("token", value), ("token_type_hint", hint)];
+    let request = authenticated_post(http, url, def.client_auth(), credentials, form)?;
+    let (meta, body) = http.send(request, now).await?;
+    if meta.status.is_success() {
+        // RFC 7009 §2.2: the content of a 200 response is ignored.
+        return Ok(Revocation::Revoked);
+    }
+    // RFC 7009 §2.2.1: errors are RFC 6749 §5.2 errors, and 503 means retry later.
+    let err = match checked_fields(meta.status, meta.content_type.as_deref(), &body) {
+        Err(err) => err,
+        Ok(_) => TokenError::Malformed {
+            status: meta.status,
+            content_type: meta.content_type,
+        },
+    };
+    Err(err.with_retry_after(meta.retry_after))
+}
+
+async fn token_request(
+    http: &OutboundClient,
+    def: &ProviderDefinition,
+    credentials: &ClientCredentials,
+    form: Vec<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, TokenError> {
+    let request = authenticated_post(http, def.token_url(), def.client_auth(), credentials, form)?;
+    let (meta, body) = http.send(request, now).await?;
+    let result = parse_token_response(meta.status, meta.content_type.as_deref(), &body, now);
+    if let Err(err) = &result {
+        tracing::debug!(http.status = meta.status.as_u16(), error = %err, "token request failed");
+    }
+    result.map_err(|err| err.with_retry_after(meta.retry_after))
+}
+
+/// A form POST with client authentication and `Accept: application/json` (which makes
+/// GitHub answer JSON instead of form encoding).
+fn authenticated_post<'a>(
+    http: &OutboundClient,
+    url: &Url,
+    auth: ClientAuth,
+    credentials: &'a ClientCredentials,
+    mut form: Vec<(&'a str, &'a str)>,
+) -> Result<RequestBuilder, TokenError> {
+    let mut request = http
+        .request(Method::POST, url)?
+        .header(ACCEPT, "application/json")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+    match auth {
+        ClientAuth::Basic => {
+            let (id, secret) = basic_credentials(credentials);
+            // reqwest base64-encodes `id:secret` and marks the header sensitive.
+            request = request.basic_auth(id, Some(secret.as_str()));
+        }
+        ClientAuth::Post => {
+            // RFC 6749 §2.3.1: client_secret_post sends both in the body.
+            form.push(("client_id", &credentials.client_id));
+            form.push(("client_secret", credentials.client_secret.expose_secret()));
+        }
+    }
+    let body = Zeroizing::new(
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish(),
+    );
+    Ok(request.body(body.as_bytes().to_vec()))
+}
+
+/// RFC 6749 §2.3.1: the client id and secret are each encoded with
+/// `application/x-www-form-urlencoded` before they become the Basic user and password,
+/// so a `:` in the id cannot shift the split.
+fn basic_credentials(credentials: &ClientCredentials) -> (String, Zeroizing<String>) {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    (
+        encode(&credentials.client_id),
+        Zeroizing::new(encode(credentials.client_secret.expose_secret())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let credentials = ClientCredentials {
+            client_id: "my:client id%".to_owned(),
+            client_secret: SecretString::from("s3:cr et%/ü"),
+        };
+        let (id, secret) = basic_credentials(&credentials);
+        assert_eq!(id, "my%3Aclient+id%25");
+        assert_eq!(secret.as_str(), "s3%3Acr+et%25%2F%C3%BC");
+
+        let request = reqwest::Client::new()
+            .post("https://example.com/token")
+            .basic_auth(id, Some(secret.as_str()))
+            .build()?;
+        let header = request
+            .headers()
+            .get(reqwest::header::AUTHORIZATION)
+            .ok_or("no Authorization header")?;
+        let expected = format!(
+            "Basic {}",
+            STANDARD.encode("my%3Aclient+id%25:s3%3Acr+et%25%2F%C3%BC")
+        );
+        assert_eq!(header.to_str()?, expected);
+        assert!(header.is_sensitive());
+        Ok(())
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_secret() {
+        let credentials = ClientCredentials {
+            client_id: "cid".to_owned(),
+            client_secret: SecretString::from("hunter2"),
+        };
+        assert_eq!(
+            format!("{credentials:?}"),
+            r#"ClientCredentials { client_id: "cid", client_secret: "[redacted]" }"#
+        );
+    }
+}

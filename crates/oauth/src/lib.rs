@@ -1,0 +1,67 @@
+//! The OAuth 2.0 client side of tokenwarden: the provider catalog, authorization URLs,
+//! PKCE, token endpoint calls, OIDC discovery, id_token verification and the outbound
+//! HTTP policy they all go through. It stores nothing and knows no vault.
+//!
+//! # Public API
+//!
+//! Providers ([`provider`]):
+//! - [`ProviderSpec`]: the serde shape of a definition (TOML or JSON, see
+//!   `providers/*.toml`); [`ProviderDefinition::from_spec`]`(spec, &HttpPolicy)`,
+//!   [`ProviderDefinition::from_toml`], [`ProviderDefinition::from_json`] check it and
+//!   fail with a [`DefinitionError`] naming the field. A definition serialises as its spec.
+//! - [`builtin_providers`]`() -> Result<Vec<ProviderDefinition>, DefinitionError>`:
+//!   GitHub, GitLab, Google, embedded data files.
+//! - [`discover`]`(&OutboundClient, issuer) -> Result<ProviderMetadata, DiscoveryError>`
+//!   then [`ProviderMetadata::into_spec`]`(key, display_name) -> ProviderSpec`.
+//!
+//! The authorization request ([`authorize`]):
+//! - [`State::generate`], [`Nonce::generate`], [`PkceVerifier::generate`] (not `Clone`)
+//!   and [`PkceVerifier::challenge`] (S256).
+//! - [`authorization_url`]`(&ProviderDefinition, &AuthorizationRequest) -> Url`.
+//! - [`check_response_issuer`]`(&ProviderDefinition, Option<&str>)`: RFC 9207 at the
+//!   callback.
+//!
+//! The token endpoint ([`client`], [`token`]):
+//! - [`exchange_code`], [`refresh`], [`revoke`], all taking an [`OutboundClient`], the
+//!   definition, [`ClientCredentials`] and `now`, and failing with a [`TokenError`]
+//!   (`InvalidGrant`, `Provider`, `Transient`, `Malformed`, `Transport`).
+//! - [`parse_token_response`]`(status, content_type, body, now) -> Result<TokenResponse, TokenError>`.
+//! - [`RetryPolicy::run`]: opt-in bounded retries of transient failures.
+//!
+//! OpenID Connect: [`IdTokenVerifier::verify`] checks an id_token against the issuer's
+//! JWKS; [`fetch_userinfo`] reads the userinfo endpoint.
+//!
+//! Outbound HTTP ([`http`]): [`HttpPolicy::build`]`() -> OutboundClient`, no redirects,
+//! timeouts, no non-global addresses unless `allow_loopback`; [`is_global`]`(IpAddr)`.
+//!
+//! Secrets ([`AccessToken`], [`RefreshToken`], [`IdToken`], [`AuthorizationCode`],
+//! [`State`], [`Nonce`], [`PkceVerifier`], the client secret) print `[redacted]` in
+//! `Debug` and appear in no error, `Display` output or tracing field.
+
+pub mod authorize;
+pub mod client;
+pub mod discovery;
+pub mod http;
+pub mod id_token;
+pub mod pkce;
+pub mod provider;
+pub mod retry;
+pub mod secret;
+pub mod token;
+pub mod userinfo;
+
+pub use authorize::{
+    AuthorizationRequest, IssuerCheckError, authorization_url, check_response_issuer,
+};
+pub use client::{ClientCredentials, RevocableToken, Revocation, exchange_code, refresh, revoke};
+pub use discovery::{DiscoveryError, ProviderMetadata, discover};
+pub use http::{FetchError, HttpPolicy, OutboundClient, PolicyError, TransportError, is_global};
+pub use id_token::{IdTokenError, IdTokenVerifier};
+pub use pkce::{PkceChallenge, PkceError, PkceVerifier};
+pub use provider::{
+    ClientAuth, DefinitionError, ProviderDefinition, ProviderKey, ProviderSpec, builtin_providers,
+};
+pub use retry::RetryPolicy;
+pub use secret::{AccessToken, AuthorizationCode, IdToken, Nonce, RefreshToken, State};
+pub use token::{ProviderError, TokenError, TokenResponse, parse_token_response};
+pub use userinfo::fetch_userinfo;

@@ -1,0 +1,525 @@
+//! Token, refresh and revocation requests as the provider sees them, and how the
+//! answers (and faults) come back.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, TimeZone as _, Utc};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::json;
+use tokenwarden_oauth::{
+    AccessToken, AuthorizationCode, ClientAuth, ClientCredentials, HttpPolicy, PkceVerifier,
+    RefreshToken, RetryPolicy, RevocableToken, Revocation, TokenError, TransportError,
+    exchange_code, refresh, revoke,
+};
+
+use crate::support::{FakeServer, Reply, loopback_client};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "https://vault.example/v1/oauth/callback/app_1";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
+}
+
+fn credentials() -> ClientCredentials {
+    ClientCredentials {
+        client_id: "client:1".into(),
+        client_secret: SecretString::from("se cret"),
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_secs(1),
+    }
+}
+
+#[tokio::test]
+async fn code_exchange_with_basic_auth_sends_the_exact_rfc_6749_request() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::json(
+            200,
+            json!({"access_token": "at-1", "token_type": "bearer", "expires_in": "3600",
+                   "refresh_token": "rt-1", "scope": "openid email", "id_token": "a.b.c",
+                   "x_tenant": "t1"}),
+        ),
+    );
+    let def = server.provider(|_| {});
+    let verifier = PkceVerifier::parse(VERIFIER.into()).unwrap();
+
+    let tokens = exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("code-1"),
+        REDIRECT,
+        Some(&verifier),
+        now(),
+    )
+    .await
+    .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/token");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Basic {}", STANDARD.encode("client%3A1:se+cret")).as_str())
+    );
+    assert_eq!(request.header("accept"), Some("application/json"));
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        request.form(),
+        pairs(&[
+            ("grant_type", "authorization_code"),
+            ("code", "code-1"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+    );
+    assert_eq!(tokens.access_token.expose_secret(), "at-1");
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.expires_at, Some(now() + chrono::Duration::hours(1)));
+    assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "rt-1");
+    assert_eq!(tokens.id_token.unwrap().expose_secret(), "a.b.c");
+    assert_eq!(
+        tokens.scopes,
+        Some(vec!["openid".to_owned(), "email".to_owned()])
+    );
+    assert_eq!(
+        serde_json::Value::Object(tokens.extras),
+        json!({"x_tenant": "t1"})
+    );
+}
+
+#[tokio::test]
+async fn code_exchange_with_post_auth_sends_credentials_in_the_body_and_reads_github_form_answers()
+{
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::raw(
+            200,
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo%2Cgist&token_type=bearer",
+        ),
+    );
+    let def = server.provider(|spec| {
+        spec.client_auth = ClientAuth::Post;
+        spec.pkce = false;
+    });
+    let verifier = PkceVerifier::parse(VERIFIER.into()).unwrap();
+
+    let tokens = exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("code-2"),
+        REDIRECT,
+        Some(&verifier),
+        now(),
+    )
+    .await
+    .unwrap();
+
+    let request = &server.requests()[0];
+    assert_eq!(request.header("authorization"), None);
+    assert_eq!(
+        request.form(),
+        pairs(&[
+            ("grant_type", "authorization_code"),
+            ("code", "code-2"),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "client:1"),
+            ("client_secret", "se cret"),
+        ]),
+        "no code_verifier to a provider without PKCE"
+    );
+    assert_eq!(
+        tokens.access_token.expose_secret(),
+        "gho_16C7e42F292c6912E7710c838347Ae178B4a"
+    );
+    assert_eq!(tokens.expires_at, None);
+    assert!(tokens.refresh_token.is_none());
+    assert_eq!(
+        tokens.scopes,
+        Some(vec!["repo".to_owned(), "gist".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn refresh_sends_scopes_only_when_given_and_reports_a_kept_refresh_token_as_none() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::json(
+            200,
+            json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 60}),
+        ),
+    );
+    let def = server.provider(|spec| spec.scope_separator = ",".into());
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt-9");
+
+    let plain = refresh(&http, &def, &credentials(), &rt, &[], now())
+        .await
+        .unwrap();
+    let scoped = refresh(
+        &http,
+        &def,
+        &credentials(),
+        &rt,
+        &["a".into(), "b".into()],
+        now(),
+    )
+    .await
+    .unwrap();
+
+    let requests = server.requests_to("/token");
+    assert_eq!(
+        requests[0].form(),
+        pairs(&[("grant_type", "refresh_token"), ("refresh_token", "rt-9")])
+    );
+    assert_eq!(
+        requests[1].form(),
+        pairs(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "rt-9"),
+            ("scope", "a,b")
+        ])
+    );
+    assert!(plain.refresh_token.is_none());
+    assert_eq!(
+        scoped.expires_at,
+        Some(now() + chrono::Duration::seconds(60))
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_then_success_is_retried_and_succeeds() {
+    let server = FakeServer::start().await;
+    server
+        .reply("/token", Reply::raw(500, "text/html", "<h1>oops</h1>"))
+        .reply(
+            "/token",
+            Reply::json(200, json!({"access_token": "at-3", "token_type": "Bearer"})),
+        );
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let tokens = fast_retries()
+        .run(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap();
+
+    assert_eq!(tokens.access_token.expose_secret(), "at-3");
+    assert_eq!(server.requests_to("/token").len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_grant_is_reported_as_such_and_never_retried() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::json(400, json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."})),
+    );
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let err = fast_retries()
+        .run(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap_err();
+
+    let TokenError::InvalidGrant(provider) = err else {
+        panic!("expected invalid_grant, got {err:?}")
+    };
+    assert_eq!(provider.error, "invalid_grant");
+    assert_eq!(
+        provider.error_description.as_deref(),
+        Some("Token has been expired or revoked.")
+    );
+    assert_eq!(server.requests_to("/token").len(), 1);
+}
+
+#[tokio::test]
+async fn persistent_server_errors_stop_after_the_configured_attempts() {
+    let server = FakeServer::start().await;
+    server.reply("/token", Reply::raw(503, "text/plain", "down"));
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let err = fast_retries()
+        .run(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(
+        err,
+        TokenError::Transient {
+            status: Some(StatusCode::SERVICE_UNAVAILABLE),
+            ..
+        }
+    ));
+    assert_eq!(server.requests_to("/token").len(), 3);
+}
+
+#[tokio::test]
+async fn rate_limit_keeps_retry_after_and_a_long_one_ends_the_retries() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::raw(429, "text/plain", "slow down").header("retry-after", "30"),
+    );
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let err = fast_retries()
+        .run(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap_err();
+
+    assert!(err.is_transient());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(
+        server.requests_to("/token").len(),
+        1,
+        "30 s exceeds the 1 s cap"
+    );
+}
+
+#[tokio::test]
+async fn a_garbage_body_is_malformed_and_the_error_never_shows_it() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::raw(200, "text/html", "<html>access_token=leaked-secret</html>"),
+    );
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let (creds, code) = (credentials(), AuthorizationCode::new("c"));
+
+    let err = fast_retries()
+        .run(|| exchange_code(&http, &def, &creds, &code, REDIRECT, None, now()))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(
+        &err,
+        TokenError::Malformed { status: StatusCode::OK, content_type: Some(ct) } if ct == "text/html"
+    ));
+    assert!(!err.to_string().contains("leaked"));
+    assert!(!format!("{err:?}").contains("leaked"));
+    assert_eq!(
+        server.requests_to("/token").len(),
+        1,
+        "malformed is not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_error_in_an_http_200_body_is_a_provider_error() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::json(200, json!({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired.", "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#bad-verification-code"})),
+    );
+    let def = server.provider(|_| {});
+
+    let err = exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("c"),
+        REDIRECT,
+        None,
+        now(),
+    )
+    .await
+    .unwrap_err();
+
+    let TokenError::Provider(provider) = &err else {
+        panic!("expected a provider error, got {err:?}")
+    };
+    assert_eq!(provider.error, "bad_verification_code");
+    assert!(
+        provider
+            .error_uri
+            .as_deref()
+            .unwrap()
+            .ends_with("#bad-verification-code")
+    );
+    assert_eq!(
+        err.to_string(),
+        "the provider refused the request: `bad_verification_code`"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::raw(307, "text/plain", "").header("location", "/elsewhere"),
+    );
+    server.reply("/elsewhere", Reply::json(200, json!({"access_token": "x"})));
+    let def = server.provider(|_| {});
+
+    let err = exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("c"),
+        REDIRECT,
+        None,
+        now(),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(matches!(
+        err,
+        TokenError::Malformed {
+            status: StatusCode::TEMPORARY_REDIRECT,
+            ..
+        }
+    ));
+    assert!(server.requests_to("/elsewhere").is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out_as_a_transient_error() {
+    let server = FakeServer::start().await;
+    server.reply(
+        "/token",
+        Reply::json(200, json!({"access_token": "late"})).delayed(Duration::from_secs(2)),
+    );
+    let def = server.provider(|_| {});
+    let http = HttpPolicy {
+        allow_loopback: true,
+        timeout: Duration::from_millis(200),
+        ..HttpPolicy::default()
+    }
+    .build()
+    .unwrap();
+
+    let err = exchange_code(
+        &http,
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("c"),
+        REDIRECT,
+        None,
+        now(),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            TokenError::Transient {
+                status: None,
+                source: Some(TransportError::Timeout(_)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn revocation_sends_the_token_with_its_type_hint_and_client_auth() {
+    let server = FakeServer::start().await;
+    server.reply("/revoke", Reply::raw(200, "text/plain", ""));
+    let def = server.provider(|spec| spec.client_auth = ClientAuth::Post);
+
+    let outcome = revoke(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        RevocableToken::Refresh(&RefreshToken::new("rt-x")),
+        now(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome, Revocation::Revoked);
+    let request = &server.requests_to("/revoke")[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.header("accept"), Some("application/json"));
+    assert_eq!(
+        request.form(),
+        pairs(&[
+            ("token", "rt-x"),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", "client:1"),
+            ("client_secret", "se cret"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn revocation_unavailable_is_transient_with_retry_after_and_absent_endpoint_is_not_supported()
+{
+    let server = FakeServer::start().await;
+    server.reply(
+        "/revoke",
+        Reply::raw(503, "text/plain", "").header("retry-after", "5"),
+    );
+    let http = loopback_client();
+    let token = AccessToken::new("at");
+
+    let err = revoke(
+        &http,
+        &server.provider(|_| {}),
+        &credentials(),
+        RevocableToken::Access(&token),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    let none = revoke(
+        &http,
+        &server.provider(|s| s.revocation_url = None),
+        &credentials(),
+        RevocableToken::Access(&token),
+        now(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(
+        server.requests_to("/revoke")[0].form()[1],
+        ("token_type_hint".to_owned(), "access_token".to_owned())
+    );
+    assert_eq!(none, Revocation::NotSupported);
+    assert_eq!(server.requests_to("/revoke").len(), 1);
+}
