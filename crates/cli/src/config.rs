@@ -316,7 +316,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
-        let cases: Vec<(fn(&mut ServeArgs), &str)> = vec![
+        type Case = (fn(&mut ServeArgs), &'static str);
+        let cases: Vec<Case> = vec![
             (
                 |a| a.listen = Some("localhost".into()),
                 "TOKENWARDEN_LISTEN",
