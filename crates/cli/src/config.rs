@@ -52,6 +52,14 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `tokenwarden=debug` [default: info].
     #[arg(long, env = "TOKENWARDEN_LOG")]
     pub log: Option<String>,
+    /// How long a refresh lease lasts, in seconds [default: 45]. A replica that dies
+    /// mid-refresh blocks refreshes of that connection at most this long.
+    #[arg(long, env = "TOKENWARDEN_REFRESH_LEASE_SECONDS", hide = true)]
+    pub refresh_lease_seconds: Option<u64>,
+    /// Zero-setup mode: a temporary database, loopback providers allowed, a built-in
+    /// demo OAuth provider, and an admin API key printed at start.
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// The same settings, as a TOML file may give them.
@@ -69,6 +77,7 @@ struct FileSettings {
     signup: Option<String>,
     allow_loopback_providers: Option<bool>,
     log: Option<String>,
+    refresh_lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +237,14 @@ impl ServeArgs {
 
         let log = self.log.or(file.log).unwrap_or_else(|| "info".to_owned());
 
+        let refresh_lease_secs = self
+            .refresh_lease_seconds
+            .or(file.refresh_lease_seconds)
+            .unwrap_or(45);
+        if !(5..=600).contains(&refresh_lease_secs) {
+            bail!("TOKENWARDEN_REFRESH_LEASE_SECONDS must be between 5 and 600");
+        }
+
         Ok(Settings {
             server: ServerConfig {
                 listen,
@@ -238,6 +255,9 @@ impl ServeArgs {
                 master_key,
                 signup,
                 allow_loopback_providers,
+                refresh_lease_secs,
+                extra_providers: Vec::new(),
+                extra_routes: None,
             },
             log,
         })
@@ -262,6 +282,8 @@ mod tests {
             signup: None,
             allow_loopback_providers: None,
             log: None,
+            refresh_lease_seconds: None,
+            dev: false,
         }
     }
 

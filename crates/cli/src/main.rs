@@ -1,6 +1,7 @@
 //! The `tokenwarden` binary: command-line parsing and wiring only.
 
 mod config;
+mod dev;
 mod serve;
 
 use std::process::ExitCode;

@@ -7,13 +7,31 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ServeArgs;
+use crate::dev;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = args.resolve()?;
+    let dev_mode = args.dev;
+    let mut args = args;
+    // --dev: a throwaway database that lives as long as the process.
+    let dev_dir = if dev_mode {
+        let dir = tempfile::tempdir().context("creating the --dev temporary directory")?;
+        args.database_url = Some(format!("sqlite://{}", dir.path().join("dev.db").display()));
+        args.database_url_file = None;
+        args.allow_loopback_providers = Some("true".into());
+        Some(dir)
+    } else {
+        None
+    };
+    let mut settings = args.resolve()?;
     let filter = EnvFilter::try_new(&settings.log)
         .with_context(|| format!("TOKENWARDEN_LOG: invalid filter {:?}", settings.log))?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
+    let demo_secret = if dev_mode {
+        Some(dev::configure(&mut settings.server)?)
+    } else {
+        None
+    };
     let listen = settings.server.listen;
     let public_url = settings.server.public_url.clone();
     let app = App::build(settings.server).await?;
@@ -21,9 +39,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     info!(%listen, %public_url, version = env!("CARGO_PKG_VERSION"), "tokenwarden started");
+    if let Some(secret) = demo_secret {
+        let boot = dev::bootstrap(&app, &public_url, secret).await?;
+        #[expect(
+            clippy::print_stdout,
+            reason = "--dev prints its key and walk-through for a person"
+        )]
+        {
+            println!("{}", boot.banner());
+        }
+    }
     app.serve(listener, shutdown_signal())
         .await
         .context("server failed")?;
+    drop(dev_dir);
     info!("tokenwarden stopped");
     Ok(())
 }

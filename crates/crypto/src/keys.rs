@@ -53,6 +53,22 @@ impl DataKey {
         self.id
     }
 
+    /// A one-off key derived from a high-entropy secret that only its holder presents
+    /// (a connect session's `state`): HKDF-SHA-256 under `label`. Key id 0 marks it as
+    /// derived, never a vault generation.
+    pub fn derive_from_secret(secret: &[u8], label: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"tokenwarden/derived-key/v1"), secret);
+        let mut key = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA-256's limit: expand cannot fail.
+        let _ = hk.expand(label, &mut key);
+        let derived = Self {
+            id: KeyId(0),
+            key: secret32(key),
+        };
+        zeroize::Zeroize::zeroize(&mut key);
+        derived
+    }
+
     pub fn encrypt(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Vec<u8> {
         envelope::encrypt(self.key.expose_secret(), self.id, binding, plaintext)
     }

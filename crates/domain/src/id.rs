@@ -110,6 +110,14 @@ prefixed_id!(
     /// One audit record.
     AuditId, "aud", "audit id"
 );
+prefixed_id!(
+    /// An OAuth app (client credentials at a provider); also the path of its callback.
+    AppId, "app", "app id"
+);
+prefixed_id!(
+    /// One authorization-code flow in progress.
+    ConnectSessionId, "cs", "connect session id"
+);
 
 /// The public lookup id of an API key: the `<id>` in `twk_<id>_<secret><checksum>`.
 /// Knowing it grants nothing; it only finds the row that the secret must match.

@@ -4,6 +4,7 @@
 mod email;
 mod error;
 mod id;
+mod keys;
 mod name;
 mod password;
 mod role;
@@ -11,7 +12,8 @@ mod scope;
 
 pub use email::Email;
 pub use error::ParseError;
-pub use id::{AccountId, ApiKeyId, AuditId, VaultId};
+pub use id::{AccountId, ApiKeyId, AppId, AuditId, ConnectSessionId, VaultId};
+pub use keys::{AppKey, ConnectionId, Scopes};
 pub use name::Name;
 pub use password::Password;
 pub use role::{Role, Roles};

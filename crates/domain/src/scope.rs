@@ -78,23 +78,67 @@ impl<'de> Deserialize<'de> for Glob {
 
 /// Limits a key to some apps and/or connection ids. An absent list means no limit; a
 /// present one must name at least one pattern.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyScope {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "patterns"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
     pub apps: Option<Vec<Glob>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "patterns"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
     pub connections: Option<Vec<Glob>>,
+}
+
+/// Written by hand because serde's derived impl would also read a struct from a JSON
+/// array (fields in order); a scope is an object and nothing else.
+impl<'de> Deserialize<'de> for KeyScope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Apps,
+            Connections,
+        }
+
+        struct PatternList(Option<Vec<Glob>>);
+
+        impl<'de> Deserialize<'de> for PatternList {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                patterns(d).map(PatternList)
+            }
+        }
+
+        struct ScopeVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ScopeVisitor {
+            type Value = KeyScope;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct KeyScope")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyScope, A::Error> {
+                let mut scope = KeyScope::default();
+                let (mut seen_apps, mut seen_connections) = (false, false);
+                while let Some(field) = map.next_key::<Field>()? {
+                    let (seen, slot) = match field {
+                        Field::Apps => (&mut seen_apps, &mut scope.apps),
+                        Field::Connections => (&mut seen_connections, &mut scope.connections),
+                    };
+                    if *seen {
+                        return Err(serde::de::Error::custom("duplicate field"));
+                    }
+                    *seen = true;
+                    *slot = map.next_value::<PatternList>()?.0;
+                }
+                Ok(scope)
+            }
+        }
+
+        d.deserialize_map(ScopeVisitor)
+    }
 }
 
 const MAX_PATTERNS: usize = 100;

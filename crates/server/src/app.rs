@@ -46,6 +46,12 @@ pub struct ServerConfig {
     pub master_key: Option<MasterKey>,
     pub signup: Signup,
     pub allow_loopback_providers: bool,
+    /// How long a refresh lease lasts (longer than any refresh can take).
+    pub refresh_lease_secs: u64,
+    /// Providers added to the built-in catalog (the `--dev` demo provider).
+    pub extra_providers: Vec<tokenwarden_service::ProviderSpec>,
+    /// Extra routes served by the same server (the `--dev` demo provider).
+    pub extra_routes: Option<(String, Router)>,
 }
 
 /// Why the server would not start. Each message says what to do.
@@ -61,6 +67,8 @@ pub enum StartupError {
          TOKENWARDEN_MASTER_KEY_FILE; nothing was changed"
     )]
     MasterKeyMismatch,
+    #[error("could not set up the OAuth client: {0}")]
+    OAuth(#[source] tokenwarden_service::ServiceError),
 }
 
 /// Opens the store a database URL names; the scheme picks the backend.
@@ -127,17 +135,25 @@ impl App {
             clock,
             ServiceConfig {
                 signup_open: config.signup == Signup::Open,
+                public_url: config.public_url.trim_end_matches('/').to_owned(),
+                refresh_skew_secs: config.refresh_skew_secs,
+                return_origins: config.return_origins,
+                allow_loopback_providers: config.allow_loopback_providers,
+                refresh_lease_secs: config.refresh_lease_secs,
+                extra_providers: config.extra_providers,
             },
             config.master_key,
-        );
+        )
+        .map_err(StartupError::OAuth)?;
         let state = AppState {
             services: Arc::new(services),
             metrics: Arc::new(Metrics::new()),
         };
-        Ok(Self {
-            router: router(state.clone()),
-            state,
-        })
+        let mut router = router(state.clone());
+        if let Some((path, extra)) = config.extra_routes {
+            router = router.nest(&path, extra);
+        }
+        Ok(Self { router, state })
     }
 
     pub fn router(&self) -> Router {

@@ -112,6 +112,34 @@ impl ApiError {
                 "managed_unavailable",
                 "managed vaults need the server to be configured with a master key",
             ),
+            ServiceError::AppBlocked => Self::new(
+                StatusCode::CONFLICT,
+                "app_blocked",
+                "the app is blocked: connects and refreshes are refused until it is set active",
+            ),
+            ServiceError::NeedsReauth => Self::new(
+                StatusCode::CONFLICT,
+                "needs_reauth",
+                "the provider refused the refresh token; connect the account again",
+            ),
+            ServiceError::TokenExpired => Self::new(
+                StatusCode::CONFLICT,
+                "token_expired",
+                "the access token has expired and the connection has no refresh token; connect again",
+            ),
+            ServiceError::ProviderUnavailable { retry_after_secs } => Self {
+                retry_after: retry_after_secs,
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "provider_unavailable",
+                    "the provider is unavailable; the stored token is unchanged, try again",
+                )
+            },
+            ServiceError::ProviderError(code) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                format!("the provider refused the request: {code}"),
+            ),
             ServiceError::Internal(source) => {
                 error!(error = %source, cause = ?std::error::Error::source(&*source), "request failed");
                 Self::internal()

@@ -152,6 +152,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::invalid("the body could not be read")
             }
         })?;
+        // serde lets a struct be read from a JSON array (fields in order); the contract
+        // says object, and accepting arrays would hide client bugs.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            let name = std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("object");
+            return Err(ApiError::invalid(format!(
+                "invalid type, expected struct {name}"
+            )));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();

@@ -7,9 +7,11 @@ mod error;
 mod extract;
 mod metrics;
 mod openapi;
+mod pages;
 mod routes;
 mod state;
 
 pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError};
+pub use axum::Router;
 pub use openapi::openapi;
 pub use tokenwarden_service::{Clock, SystemClock};

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{accounts, api_keys, ops, vaults};
+use crate::routes::{accounts, api_keys, apps, connect, connections, ops, providers, vaults};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -20,6 +20,10 @@ use crate::state::AppState;
         (name = "accounts", description = "People who sign in with email and password"),
         (name = "vaults", description = "Vaults and their members (HTTP Basic)"),
         (name = "api-keys", description = "API keys with roles and scopes (Bearer)"),
+        (name = "providers", description = "OAuth providers: built in and custom"),
+        (name = "apps", description = "OAuth apps: client credentials at a provider"),
+        (name = "connect", description = "Connecting accounts: sessions and the OAuth callback"),
+        (name = "connections", description = "Connected accounts and their tokens"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -55,6 +59,25 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::delete_api_key))
         .routes(routes!(api_keys::whoami))
+        .routes(routes!(
+            providers::list_providers,
+            providers::create_provider
+        ))
+        .routes(routes!(apps::create_app, apps::list_apps))
+        .routes(routes!(apps::update_app, apps::delete_app))
+        .routes(routes!(connect::create_connect_session))
+        .routes(routes!(connect::get_connect_session))
+        .routes(routes!(connect::oauth_callback))
+        .routes(routes!(
+            connections::list_connections,
+            connections::import_connection
+        ))
+        .routes(routes!(
+            connections::get_connection,
+            connections::delete_connection
+        ))
+        .routes(routes!(connections::get_token))
+        .routes(routes!(connections::refresh_connection))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -47,6 +47,28 @@ impl Caller {
         }
     }
 
+    /// Fails with 403 unless the key's scope allows the app.
+    pub fn require_app(&self, app: &str) -> ServiceResult<()> {
+        if self.scope.allows_app(app) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "this API key's scope does not include that app".into(),
+            ))
+        }
+    }
+
+    /// Fails with 403 unless the key's scope allows the connection.
+    pub fn require_connection(&self, connection: &str) -> ServiceResult<()> {
+        if self.scope.allows_connection(connection) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "this API key's scope does not include that connection".into(),
+            ))
+        }
+    }
+
     /// Unwraps the vault's data key from this key's slot.
     pub(crate) fn data_key(&self) -> ServiceResult<DataKey> {
         let binding = Binding::new(Purpose::ApiKeySlot, &self.vault_id, self.key_id.as_str());

@@ -33,6 +33,21 @@ pub enum ServiceError {
         "managed vaults need a server master key (TOKENWARDEN_MASTER_KEY or TOKENWARDEN_MASTER_KEY_FILE)"
     )]
     ManagedUnavailable,
+    /// The app is blocked: no new connects, no refreshes.
+    #[error("the app is blocked")]
+    AppBlocked,
+    /// The provider refused the refresh token: someone must connect again.
+    #[error("the connection needs to be authorised again")]
+    NeedsReauth,
+    /// The access token has expired and there is no refresh token.
+    #[error("the access token has expired and there is no refresh token")]
+    TokenExpired,
+    /// The provider failed or refused in a way a retry may fix (5xx, 429, timeouts).
+    #[error("the provider is unavailable")]
+    ProviderUnavailable { retry_after_secs: Option<u64> },
+    /// The provider answered with an error or something unreadable.
+    #[error("the provider refused the request ({0})")]
+    ProviderError(String),
     /// Anything else: logged once where it is turned into a 500, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -4,10 +4,16 @@
 
 mod accounts;
 mod api_keys;
+mod apps;
 mod audit;
 mod caller;
 mod clock;
+mod connect;
+mod connections;
 mod error;
+mod providers;
+mod refresh;
+mod token_set;
 mod vaults;
 
 use std::sync::Arc;
@@ -18,10 +24,19 @@ use tokio::sync::Semaphore;
 
 pub use accounts::AccountSession;
 pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, NewKeyRequest};
+pub use apps::{AppChanges, AppView, NewApp};
 pub use audit::RequestContext;
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
+pub use connect::{
+    CallbackOutcome, CallbackParams, CallbackRejected, ConnectSessionView, CreatedConnectSession,
+    NewConnectSession,
+};
+pub use connections::{ConnectionView, ImportConnection, TokenOptions, TokenView};
 pub use error::{ServiceError, ServiceResult};
+pub use providers::{ProviderRequest, ProviderView};
+pub use tokenwarden_oauth::ProviderSpec;
+pub use tokenwarden_store::AppStatus;
 pub use vaults::{CreatedVault, VaultView};
 
 /// Settings the service layer needs.
@@ -29,6 +44,18 @@ pub use vaults::{CreatedVault, VaultView};
 pub struct ServiceConfig {
     /// Whether anyone may create an account (`TOKENWARDEN_SIGNUP`).
     pub signup_open: bool,
+    /// Base of redirect URIs and connect links, without a trailing slash.
+    pub public_url: String,
+    /// Refresh a token that expires within this many seconds.
+    pub refresh_skew_secs: u64,
+    /// Origins (`scheme://host[:port]`) allowed in `return_to`.
+    pub return_origins: Vec<String>,
+    /// Allow http:// and non-global provider addresses (development and tests).
+    pub allow_loopback_providers: bool,
+    /// How long a refresh lease lasts; longer than any refresh can take.
+    pub refresh_lease_secs: u64,
+    /// Provider definitions added to the built-in catalog (the `--dev` demo provider).
+    pub extra_providers: Vec<ProviderSpec>,
 }
 
 /// The services, shared by every request.
@@ -40,6 +67,8 @@ pub struct Services {
     /// Bounds concurrent Argon2id runs (19 MiB each) so a burst of logins cannot
     /// exhaust memory or starve the blocking pool.
     kdf_permits: Arc<Semaphore>,
+    oauth: providers::OAuthRuntime,
+    refresh_locks: refresh::RefreshLocks,
     /// Parameters for the unknown-account path of login, so it costs what a known
     /// account costs.
     dummy_kdf: PasswordKdf,
@@ -60,16 +89,22 @@ impl Services {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
         master_key: Option<MasterKey>,
-    ) -> Self {
+    ) -> ServiceResult<Self> {
         let kdf_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
+        let oauth = providers::OAuthRuntime::new(
+            config.allow_loopback_providers,
+            config.extra_providers.clone(),
+        )?;
+        Ok(Self {
             store,
             clock,
+            oauth,
+            refresh_locks: Default::default(),
             config,
             master_key: master_key.map(Arc::new),
             kdf_permits: Arc::new(Semaphore::new(kdf_slots)),
             dummy_kdf: PasswordKdf::new_random(),
-        }
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -8,7 +8,9 @@
 
 mod convert;
 mod migrations;
+mod oauth;
 mod pool;
+mod rows;
 mod store;
 mod url;
 

@@ -5,12 +5,16 @@ use std::path::Path;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use tokenwarden_domain::{AccountId, ApiKeyId, AuditId, Email, KeyScope, Name, Roles, VaultId};
+use tokenwarden_domain::{
+    AccountId, ApiKeyId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, KeyScope, Name,
+    Roles, VaultId,
+};
 use tokenwarden_store::*;
 
 use crate::SqliteUrl;
 use crate::convert::{db, ms, opt_ms, opt_time, parsed, sql_error, time};
 use crate::migrations::migrations;
+use crate::oauth::{self, connection_key};
 use crate::pool::Pool;
 
 /// The SQLite store. Cheap to share behind an `Arc`; dropping the last one stops its
@@ -40,7 +44,7 @@ impl SqliteStore {
     }
 }
 
-fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
+pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
     let (key_id, account_id) = match &a.actor {
         Actor::ApiKey(k) => (Some(k.as_str()), None),
         Actor::Account(acc) => (None, Some(acc.as_str())),
@@ -560,6 +564,260 @@ impl Store for SqliteStore {
                     })
                     .collect()
             })
+            .await
+    }
+
+    async fn create_provider(
+        &self,
+        provider: ProviderRecord,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        self.pool
+            .write(move |c| oauth::create_provider(c, provider, audit))
+            .await
+    }
+
+    async fn list_providers(&self, vault: &VaultId) -> StoreResult<Vec<ProviderRecord>> {
+        let vault = vault.as_str().to_owned();
+        self.pool
+            .read(move |c| oauth::list_providers(c, &vault))
+            .await
+    }
+
+    async fn provider(&self, vault: &VaultId, key: &str) -> StoreResult<Option<ProviderRecord>> {
+        let (vault, key) = (vault.as_str().to_owned(), key.to_owned());
+        self.pool
+            .read(move |c| oauth::provider(c, &vault, &key))
+            .await
+    }
+
+    async fn create_app(&self, app: AppRecord, audit: NewAuditRecord) -> StoreResult<()> {
+        self.pool
+            .write(move |c| oauth::create_app(c, app, audit))
+            .await
+    }
+
+    async fn list_apps(&self, vault: &VaultId) -> StoreResult<Vec<AppRecord>> {
+        let vault = vault.as_str().to_owned();
+        self.pool.read(move |c| oauth::list_apps(c, &vault)).await
+    }
+
+    async fn app_by_key(&self, vault: &VaultId, key: &AppKey) -> StoreResult<Option<AppRecord>> {
+        let (vault, key) = (vault.as_str().to_owned(), key.as_str().to_owned());
+        self.pool
+            .read(move |c| oauth::app_by_key(c, &vault, &key))
+            .await
+    }
+
+    async fn update_app(
+        &self,
+        vault: &VaultId,
+        key: &AppKey,
+        update: AppUpdate,
+        at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<Option<AppRecord>> {
+        let (vault, key) = (vault.clone(), key.clone());
+        self.pool
+            .write(move |c| oauth::update_app(c, &vault, &key, update, at, audit))
+            .await
+    }
+
+    async fn delete_app(
+        &self,
+        vault: &VaultId,
+        key: &AppKey,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let (vault, key) = (vault.clone(), key.clone());
+        self.pool
+            .write(move |c| oauth::delete_app(c, &vault, &key, audit))
+            .await
+    }
+
+    async fn create_connect_session(
+        &self,
+        session: ConnectSessionRecord,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        self.pool
+            .write(move |c| oauth::create_connect_session(c, session, audit))
+            .await
+    }
+
+    async fn connect_session(
+        &self,
+        vault: &VaultId,
+        id: &ConnectSessionId,
+    ) -> StoreResult<Option<ConnectSessionRecord>> {
+        let (vault, id) = (vault.as_str().to_owned(), id.as_str().to_owned());
+        self.pool
+            .read(move |c| oauth::connect_session(c, &vault, &id))
+            .await
+    }
+
+    async fn pending_connect(&self, state_hash: &[u8]) -> StoreResult<Option<PendingConnect>> {
+        let hash = state_hash.to_vec();
+        self.pool
+            .read(move |c| oauth::pending_connect(c, &hash))
+            .await
+    }
+
+    async fn begin_exchange(&self, id: &ConnectSessionId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let id = id.as_str().to_owned();
+        self.pool
+            .write(move |c| oauth::begin_exchange(c, &id, now))
+            .await
+    }
+
+    async fn finish_connect(
+        &self,
+        id: &ConnectSessionId,
+        connection: ConnectionUpsert,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        let id = id.clone();
+        self.pool
+            .write(move |c| oauth::finish_connect(c, &id, connection, audit))
+            .await
+    }
+
+    async fn fail_connect(
+        &self,
+        id: &ConnectSessionId,
+        error: &str,
+        at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        let (id, error) = (id.clone(), error.to_owned());
+        self.pool
+            .write(move |c| oauth::fail_connect(c, &id, &error, at, audit))
+            .await
+    }
+
+    async fn insert_connection(
+        &self,
+        connection: ConnectionUpsert,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()> {
+        self.pool
+            .write(move |c| oauth::insert_connection(c, connection, audit))
+            .await
+    }
+
+    async fn list_connections(&self, vault: &VaultId) -> StoreResult<Vec<ConnectionRecord>> {
+        let vault = vault.as_str().to_owned();
+        self.pool
+            .read(move |c| oauth::list_connections(c, &vault))
+            .await
+    }
+
+    async fn connection(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<ConnectionRecord>> {
+        let (vault, id) = connection_key(vault, id);
+        self.pool
+            .read(move |c| oauth::connection(c, &vault, &id))
+            .await
+    }
+
+    async fn connection_for_token(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<ConnectionForToken>> {
+        let (vault, id) = connection_key(vault, id);
+        self.pool
+            .read(move |c| oauth::connection_for_token(c, &vault, &id))
+            .await
+    }
+
+    async fn rewrap_tokens(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        token_set: Vec<u8>,
+    ) -> StoreResult<bool> {
+        let (vault, id) = connection_key(vault, id);
+        self.pool
+            .write(move |c| oauth::rewrap_tokens(c, &vault, &id, version, token_set))
+            .await
+    }
+
+    async fn acquire_refresh_lease(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (vault, id) = connection_key(vault, id);
+        let owner = owner.to_owned();
+        self.pool
+            .write(move |c| {
+                oauth::acquire_refresh_lease(c, &vault, &id, version, &owner, until, now)
+            })
+            .await
+    }
+
+    async fn commit_refresh(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        tokens: TokenWrite,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let (vault, id) = connection_key(vault, id);
+        let owner = owner.to_owned();
+        self.pool
+            .write(move |c| oauth::commit_refresh(c, &vault, &id, version, &owner, tokens, audit))
+            .await
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        let (vault, id) = connection_key(vault, id);
+        let owner = owner.to_owned();
+        self.pool
+            .write(move |c| oauth::release_refresh_lease(c, &vault, &id, &owner))
+            .await
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let (vault, id) = connection_key(vault, id);
+        let owner = owner.to_owned();
+        self.pool
+            .write(move |c| oauth::mark_needs_reauth(c, &vault, &id, version, &owner, audit))
+            .await
+    }
+
+    async fn delete_connection(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let (vault, id) = connection_key(vault, id);
+        self.pool
+            .write(move |c| oauth::delete_connection(c, &vault, &id, audit))
             .await
     }
 }

@@ -8,7 +8,9 @@ mod records;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokenwarden_domain::{AccountId, ApiKeyId, AuditId, Email, VaultId};
+use tokenwarden_domain::{
+    AccountId, ApiKeyId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, VaultId,
+};
 
 pub use error::StoreError;
 pub use records::*;
@@ -84,4 +86,145 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<&AuditId>,
     ) -> StoreResult<Vec<AuditRecord>>;
+
+    // --- providers and apps ---
+
+    /// Adds a vault's custom provider; [`StoreError::Conflict`] when the key is taken.
+    async fn create_provider(
+        &self,
+        provider: ProviderRecord,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()>;
+    async fn list_providers(&self, vault: &VaultId) -> StoreResult<Vec<ProviderRecord>>;
+    async fn provider(&self, vault: &VaultId, key: &str) -> StoreResult<Option<ProviderRecord>>;
+
+    /// Adds an app; [`StoreError::Conflict`] when the key is taken in the vault.
+    async fn create_app(&self, app: AppRecord, audit: NewAuditRecord) -> StoreResult<()>;
+    async fn list_apps(&self, vault: &VaultId) -> StoreResult<Vec<AppRecord>>;
+    async fn app_by_key(&self, vault: &VaultId, key: &AppKey) -> StoreResult<Option<AppRecord>>;
+    /// Applies `update`; returns the app as it now is, `None` when there is no such app.
+    async fn update_app(
+        &self,
+        vault: &VaultId,
+        key: &AppKey,
+        update: AppUpdate,
+        at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<Option<AppRecord>>;
+    /// Deletes an app with no connections ([`StoreError::Conflict`] otherwise); false
+    /// when there is no such app.
+    async fn delete_app(
+        &self,
+        vault: &VaultId,
+        key: &AppKey,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool>;
+
+    // --- connect sessions ---
+
+    async fn create_connect_session(
+        &self,
+        session: ConnectSessionRecord,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()>;
+    async fn connect_session(
+        &self,
+        vault: &VaultId,
+        id: &ConnectSessionId,
+    ) -> StoreResult<Option<ConnectSessionRecord>>;
+    /// The pending connect a state hash names (in any status: the caller checks).
+    async fn pending_connect(&self, state_hash: &[u8]) -> StoreResult<Option<PendingConnect>>;
+    /// Consumes a session's state: `pending` and unexpired → `exchanging`, atomically.
+    /// Exactly one caller ever gets `true` for a session.
+    async fn begin_exchange(&self, id: &ConnectSessionId, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Stores the connection (replacing the tokens of an existing one in place) and
+    /// completes the session, in one transaction.
+    async fn finish_connect(
+        &self,
+        id: &ConnectSessionId,
+        connection: ConnectionUpsert,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()>;
+    async fn fail_connect(
+        &self,
+        id: &ConnectSessionId,
+        error: &str,
+        at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()>;
+
+    // --- connections ---
+
+    /// Inserts a new connection; [`StoreError::Conflict`] when the id is taken.
+    async fn insert_connection(
+        &self,
+        connection: ConnectionUpsert,
+        audit: NewAuditRecord,
+    ) -> StoreResult<()>;
+    async fn list_connections(&self, vault: &VaultId) -> StoreResult<Vec<ConnectionRecord>>;
+    async fn connection(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<ConnectionRecord>>;
+    /// The connection with its app, sealing key and provider spec: one query.
+    async fn connection_for_token(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+    ) -> StoreResult<Option<ConnectionForToken>>;
+    /// Re-encrypts a sealed token set under the DEK without changing its version; does
+    /// nothing if the version moved on.
+    async fn rewrap_tokens(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        token_set: Vec<u8>,
+    ) -> StoreResult<bool>;
+    /// Takes the refresh lease if the connection is still at `version` and no live lease
+    /// is held by another owner.
+    async fn acquire_refresh_lease(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Writes refreshed tokens, fenced: only if the connection is still at `version`
+    /// and `owner` still holds the lease. Bumps the version and frees the lease. Writes
+    /// `audit` in the same transaction.
+    async fn commit_refresh(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        tokens: TokenWrite,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool>;
+    /// Frees the lease if `owner` holds it (the refresh failed; tokens unchanged).
+    async fn release_refresh_lease(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        owner: &str,
+    ) -> StoreResult<()>;
+    /// Marks a connection `needs_reauth` (fenced like [`Store::commit_refresh`]).
+    async fn mark_needs_reauth(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_connection(
+        &self,
+        vault: &VaultId,
+        id: &ConnectionId,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool>;
 }

@@ -1,7 +1,10 @@
 //! Plain records passed between the service layer and the backends.
 
 use chrono::{DateTime, Utc};
-use tokenwarden_domain::{AccountId, ApiKeyId, AuditId, Email, KeyScope, Name, Roles, VaultId};
+use tokenwarden_domain::{
+    AccountId, ApiKeyId, AppId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, KeyScope,
+    Name, Roles, Scopes, VaultId,
+};
 
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -131,4 +134,215 @@ pub struct AuditRecord {
     pub target: Option<String>,
     pub outcome: String,
     pub ip: Option<String>,
+}
+
+/// A vault's own provider definition (`POST /v1/providers`), as its JSON spec.
+#[derive(Debug, Clone)]
+pub struct ProviderRecord {
+    pub vault_id: VaultId,
+    pub key: String,
+    pub spec: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStatus {
+    Active,
+    Blocked,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Active => "active",
+            AppStatus::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(AppStatus::Active),
+            "blocked" => Some(AppStatus::Blocked),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    pub id: AppId,
+    pub vault_id: VaultId,
+    pub key: AppKey,
+    pub provider_key: String,
+    pub client_id: String,
+    /// The client secret under the vault DEK.
+    pub client_secret: Vec<u8>,
+    pub scopes: Scopes,
+    pub status: AppStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Changes to an app; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AppUpdate {
+    pub status: Option<AppStatus>,
+    pub scopes: Option<Scopes>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectStatus {
+    Pending,
+    /// The state was consumed; the code exchange is under way.
+    Exchanging,
+    Completed,
+    Failed,
+}
+
+impl ConnectStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectStatus::Pending => "pending",
+            ConnectStatus::Exchanging => "exchanging",
+            ConnectStatus::Completed => "completed",
+            ConnectStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ConnectStatus::Pending),
+            "exchanging" => Some(ConnectStatus::Exchanging),
+            "completed" => Some(ConnectStatus::Completed),
+            "failed" => Some(ConnectStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectSessionRecord {
+    pub id: ConnectSessionId,
+    pub vault_id: VaultId,
+    pub app_id: AppId,
+    pub connection_id: ConnectionId,
+    /// SHA-256 of the state.
+    pub state_hash: Vec<u8>,
+    /// Client secret, PKCE verifier and nonce under a key derived from the state.
+    pub secrets: Vec<u8>,
+    pub scopes: Scopes,
+    pub return_to: Option<String>,
+    pub status: ConnectStatus,
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What the OAuth callback needs, found by the state's hash: the session, its app, the
+/// vault's public sealing key, and the app's provider spec when it is a custom one.
+#[derive(Debug, Clone)]
+pub struct PendingConnect {
+    pub session: ConnectSessionRecord,
+    pub app: AppRecord,
+    pub sealing_public_key: Vec<u8>,
+    pub sealing_key_id: u32,
+    pub custom_provider_spec: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    Active,
+    NeedsReauth,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ConnectionStatus::Active),
+            "needs_reauth" => Some(ConnectionStatus::NeedsReauth),
+            _ => None,
+        }
+    }
+}
+
+/// How a stored token set is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// Under the vault DEK.
+    DataKey = 1,
+    /// Sealed to the vault's public key (by the callback); re-encrypted under the DEK
+    /// by the first read.
+    Sealed = 2,
+}
+
+impl TokenFormat {
+    pub fn from_i64(v: i64) -> Option<Self> {
+        match v {
+            1 => Some(TokenFormat::DataKey),
+            2 => Some(TokenFormat::Sealed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionRecord {
+    pub vault_id: VaultId,
+    pub id: ConnectionId,
+    pub app_id: AppId,
+    pub app_key: AppKey,
+    pub provider_key: String,
+    pub status: ConnectionStatus,
+    pub scopes: Scopes,
+    pub token_set: Vec<u8>,
+    pub token_format: TokenFormat,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub has_refresh: bool,
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// Everything a token read needs, in one query.
+#[derive(Debug, Clone)]
+pub struct ConnectionForToken {
+    pub connection: ConnectionRecord,
+    pub app: AppRecord,
+    /// The vault's X25519 private key under the DEK (to open sealed token sets).
+    pub sealing_private_key: Vec<u8>,
+    pub sealing_key_id: u32,
+    pub custom_provider_spec: Option<String>,
+}
+
+/// New tokens for a connection.
+#[derive(Debug, Clone)]
+pub struct TokenWrite {
+    pub token_set: Vec<u8>,
+    pub token_format: TokenFormat,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub has_refresh: bool,
+    pub scopes: Scopes,
+    pub at: DateTime<Utc>,
+}
+
+/// A connection created or replaced in place (import, callback).
+#[derive(Debug, Clone)]
+pub struct ConnectionUpsert {
+    pub vault_id: VaultId,
+    pub id: ConnectionId,
+    pub app_id: AppId,
+    pub tokens: TokenWrite,
 }

@@ -21,6 +21,10 @@ pub struct SpawnOptions {
     pub master_key: Option<[u8; 32]>,
     /// Reuse this directory's database (to restart a server on the same file).
     pub data_dir: Option<Arc<tempfile::TempDir>>,
+    /// Refresh lease length (default 45 s).
+    pub refresh_lease_secs: Option<u64>,
+    /// Origins allowed in `return_to`.
+    pub return_origins: Vec<String>,
 }
 
 /// A running server and what a test needs to talk to it.
@@ -65,7 +69,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         database_url: format!("sqlite://{}", db_path.display()),
         public_url: format!("http://{addr}"),
         refresh_skew_secs: 60,
-        return_origins: Vec::new(),
+        return_origins: options.return_origins,
         master_key: options.master_key.map(MasterKey::from_bytes),
         signup: if options.signup_closed {
             Signup::Closed
@@ -73,6 +77,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
             Signup::Open
         },
         allow_loopback_providers: true,
+        refresh_lease_secs: options.refresh_lease_secs.unwrap_or(45),
+        extra_providers: Vec::new(),
+        extra_routes: None,
     };
     let app = App::build_with_clock(config, clock.clone())
         .await

@@ -3,5 +3,9 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod apps;
+pub mod connect;
+pub mod connections;
 pub mod ops;
+pub mod providers;
 pub mod vaults;

@@ -1,0 +1,230 @@
+//! Connect sessions and the OAuth callback.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, Scopes};
+use tokenwarden_service::{CallbackOutcome, CallbackParams, CallbackRejected, NewConnectSession};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiKeyAuth, Ctx};
+use crate::pages;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectSession {
+    /// The app's key.
+    app: AppKey,
+    /// Your name for the connection; connecting again with an existing one replaces
+    /// its tokens. Generated when absent.
+    #[serde(default)]
+    connection_id: Option<ConnectionId>,
+    /// Scopes to ask for instead of the app's.
+    #[serde(default)]
+    scopes: Option<Scopes>,
+    /// Where to send the browser afterwards; its origin must be allowed by
+    /// TOKENWARDEN_RETURN_ORIGINS.
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectSessionCreated {
+    id: ConnectSessionId,
+    connection_id: ConnectionId,
+    /// Send the person's browser here.
+    authorization_url: String,
+    /// A page that starts the flow; for now the same as `authorization_url`'s start.
+    connect_link: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectSessionStatus {
+    id: ConnectSessionId,
+    /// `pending`, `completed`, `failed` or `expired`.
+    status: &'static str,
+    connection_id: ConnectionId,
+    error: Option<String>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Start connecting an account (connect role).
+#[utoipa::path(
+    post,
+    path = "/v1/connect-sessions",
+    tag = "connect",
+    request_body = CreateConnectSession,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, body = ConnectSessionCreated),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_connect_session(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    ApiJson(body): ApiJson<CreateConnectSession>,
+) -> ApiResult<(StatusCode, Json<ConnectSessionCreated>)> {
+    let created = state
+        .services
+        .create_connect_session(
+            &caller,
+            NewConnectSession {
+                app: body.app,
+                connection_id: body.connection_id,
+                scopes: body.scopes,
+                return_to: body.return_to,
+            },
+            &ctx,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectSessionCreated {
+            connect_link: created.authorization_url.clone(),
+            id: created.id,
+            connection_id: created.connection_id,
+            authorization_url: created.authorization_url,
+            expires_at: created.expires_at,
+        }),
+    ))
+}
+
+/// A connect session's status (connect role).
+#[utoipa::path(
+    get,
+    path = "/v1/connect-sessions/{id}",
+    tag = "connect",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, body = ConnectSessionStatus),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_connect_session(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, _): ApiKeyAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectSessionStatus>> {
+    caller.require(tokenwarden_domain::Role::Connect)?;
+    let id = ConnectSessionId::parse(&id).map_err(|_| ApiError::not_found("connect session"))?;
+    let v = state.services.connect_session_status(&caller, &id).await?;
+    Ok(Json(ConnectSessionStatus {
+        id: v.id,
+        status: v.status,
+        connection_id: v.connection_id,
+        error: v.error,
+        expires_at: v.expires_at,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().append_pair(name, value);
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The provider sends the browser here after consent. Exchanges the code and stores
+/// the connection; answers a page, or 303 to the session's `return_to`.
+#[utoipa::path(
+    get,
+    path = "/v1/oauth/callback/{app_id}",
+    tag = "connect",
+    params(("app_id" = String, Path, description = "The app's id"), CallbackQuery),
+    responses(
+        (status = 200, description = "Connected", content_type = "text/html", body = String),
+        (status = 303, description = "Back to return_to with connection_id or error"),
+        (status = 400, description = "Unknown, used, expired or foreign state; nothing changed", content_type = "text/html", body = String),
+    )
+)]
+pub async fn oauth_callback(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(app_id): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let params = CallbackParams {
+        code: query.code,
+        state: query.state,
+        iss: query.iss,
+        error: query.error,
+    };
+    match state.services.oauth_callback(&app_id, params, &ctx).await {
+        Ok(CallbackOutcome::Connected {
+            connection_id,
+            return_to: Some(to),
+        }) => {
+            Redirect::to(&with_query(&to, "connection_id", connection_id.as_str())).into_response()
+        }
+        Ok(CallbackOutcome::Connected {
+            connection_id,
+            return_to: None,
+        }) => pages::page(
+            StatusCode::OK,
+            "Connected",
+            &format!(
+                "The account is connected as <code>{}</code>. You can close this window.",
+                pages::escape(connection_id.as_str())
+            ),
+        ),
+        Ok(CallbackOutcome::Failed {
+            error,
+            return_to: Some(to),
+        }) => Redirect::to(&with_query(&to, "error", error)).into_response(),
+        Ok(CallbackOutcome::Failed {
+            error,
+            return_to: None,
+        }) => pages::page(
+            StatusCode::BAD_GATEWAY,
+            "Connection failed",
+            &format!(
+                "The account could not be connected (<code>{}</code>). Start again from the application.",
+                pages::escape(error)
+            ),
+        ),
+        Err(CallbackRejected::Internal(e)) => {
+            let _ = ApiError::from(e);
+            pages::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not finish the connection; it has been logged.",
+            )
+        }
+        Err(rejected) => {
+            let mut response = pages::page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in link not valid",
+                &pages::escape(&rejected.to_string()),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+    }
+}

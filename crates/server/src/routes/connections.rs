@@ -1,0 +1,307 @@
+//! `/v1/connections`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokenwarden_domain::{AppKey, ConnectionId, Scopes};
+use tokenwarden_service::{ConnectionView, ImportConnection, TokenOptions, TokenView};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connection {
+    id: ConnectionId,
+    app: AppKey,
+    provider: String,
+    /// `active`, `needs_reauth` or `expired`.
+    status: &'static str,
+    scopes: Scopes,
+    /// When the stored access token expires.
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    refreshed_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConnectionView> for Connection {
+    fn from(v: ConnectionView) -> Self {
+        Self {
+            id: v.id,
+            app: v.app,
+            provider: v.provider,
+            status: v.status,
+            scopes: v.scopes,
+            expires_at: v.expires_at,
+            created_at: v.created_at,
+            refreshed_at: v.refreshed_at,
+        }
+    }
+}
+
+/// A fresh access token. Never the refresh token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    access_token: String,
+    token_type: String,
+    expires_at: Option<DateTime<Utc>>,
+    scopes: Vec<String>,
+    /// Whether this call got a newly refreshed token.
+    refreshed: bool,
+    /// Provider fields kept from the token response (e.g. `instance_url`).
+    #[schema(value_type = Object)]
+    extras: Map<String, Value>,
+}
+
+impl From<TokenView> for Token {
+    fn from(v: TokenView) -> Self {
+        Self {
+            access_token: v.access_token.expose_secret().to_owned(),
+            token_type: v.token_type,
+            expires_at: v.expires_at,
+            scopes: v.scopes,
+            refreshed: v.refreshed,
+            extras: v.extras,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    app: AppKey,
+    connection_id: ConnectionId,
+    #[schema(value_type = String, format = Password)]
+    access_token: SecretString,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    refresh_token: Option<SecretString>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    scopes: Option<Scopes>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// Refresh first unless the token stays valid at least this many seconds.
+    #[param(minimum = 0, maximum = 86400)]
+    min_ttl: Option<u64>,
+    /// Refresh even if the token is still fresh.
+    force_refresh: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Delete even if revocation at the provider fails.
+    force: Option<bool>,
+}
+
+fn connection_id(id: &str) -> ApiResult<ConnectionId> {
+    ConnectionId::parse(id).map_err(|_| ApiError::not_found("connection"))
+}
+
+/// The vault's connections (read, proxy or connect role), filtered by the key's scope.
+#[utoipa::path(
+    get,
+    path = "/v1/connections",
+    tag = "connections",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = Vec<Connection>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_connections(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, _): ApiKeyAuth,
+) -> ApiResult<Json<Vec<Connection>>> {
+    let list = state.services.list_connections(&caller).await?;
+    Ok(Json(list.into_iter().map(Connection::from).collect()))
+}
+
+/// Import tokens obtained elsewhere (connect role).
+#[utoipa::path(
+    post,
+    path = "/v1/connections",
+    tag = "connections",
+    request_body = ImportRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, body = Connection),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn import_connection(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    ApiJson(body): ApiJson<ImportRequest>,
+) -> ApiResult<(StatusCode, Json<Connection>)> {
+    if body.access_token.expose_secret().is_empty()
+        || body.access_token.expose_secret().len() > 16 * 1024
+    {
+        return Err(ApiError::invalid("access_token must be 1 to 16384 bytes"));
+    }
+    let view = state
+        .services
+        .import_connection(
+            &caller,
+            ImportConnection {
+                app: body.app,
+                connection_id: body.connection_id,
+                access_token: body.access_token,
+                refresh_token: body.refresh_token,
+                expires_at: body.expires_at,
+                scopes: body.scopes,
+            },
+            &ctx,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+/// One connection's metadata.
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    security(("api_key" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Connection),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_connection(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, _): ApiKeyAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Connection>> {
+    let id = connection_id(&id)?;
+    Ok(Json(
+        state.services.get_connection(&caller, &id).await?.into(),
+    ))
+}
+
+/// A valid access token (read role), refreshed first when it expires within the skew
+/// or `min_ttl`, or when `force_refresh`. Concurrent callers cause one refresh.
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}/token",
+    tag = "connections",
+    security(("api_key" = [])),
+    params(("id" = String, Path), TokenQuery),
+    responses(
+        (status = 200, body = Token),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "needs_reauth, token_expired or app_blocked", body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_token(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    Path(id): Path<String>,
+    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Token>> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::invalid("min_ttl must be a number of seconds and force_refresh true or false")
+    })?;
+    if query.min_ttl.is_some_and(|t| t > 86_400) {
+        return Err(ApiError::invalid("min_ttl must be at most 86400 seconds"));
+    }
+    let id = connection_id(&id)?;
+    let view = state
+        .services
+        .token(
+            &caller,
+            &id,
+            TokenOptions {
+                min_ttl_secs: query.min_ttl,
+                force_refresh: query.force_refresh.unwrap_or(false),
+            },
+            &ctx,
+        )
+        .await?;
+    Ok(Json(view.into()))
+}
+
+/// Refresh now (connect role).
+#[utoipa::path(
+    post,
+    path = "/v1/connections/{id}/refresh",
+    tag = "connections",
+    security(("api_key" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Token),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh_connection(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Token>> {
+    let id = connection_id(&id)?;
+    Ok(Json(
+        state
+            .services
+            .refresh_connection(&caller, &id, &ctx)
+            .await?
+            .into(),
+    ))
+}
+
+/// Revoke at the provider where it can (RFC 7009) and delete (connect role).
+#[utoipa::path(
+    delete,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    security(("api_key" = [])),
+    params(("id" = String, Path), DeleteQuery),
+    responses(
+        (status = 204, description = "Revoked and deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Revocation failed; the connection is kept", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query.map_err(|_| ApiError::invalid("force must be true or false"))?;
+    let id = connection_id(&id)?;
+    state
+        .services
+        .delete_connection(&caller, &id, query.force.unwrap_or(false), &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,431 @@
+//! Connections: import, listing, token retrieval (refresh on read), refresh, delete.
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use tokenwarden_crypto::{DataKey, KeyId, Purpose, SealingPrivateKey};
+use tokenwarden_domain::{AppKey, ConnectionId, Role, Scopes};
+use tokenwarden_oauth::{AccessToken, ClientCredentials, RefreshToken, RevocableToken, revoke};
+use tokenwarden_store::{
+    AppStatus, ConnectionForToken, ConnectionRecord, ConnectionStatus, ConnectionUpsert,
+    TokenFormat, TokenWrite,
+};
+use tracing::{info, warn};
+
+use crate::apps::record_for;
+use crate::audit::RequestContext;
+use crate::connect::token_binding;
+use crate::token_set::TokenSet;
+use crate::{Caller, ServiceError, ServiceResult, Services};
+
+/// A connection as listed (no token).
+#[derive(Debug, Clone)]
+pub struct ConnectionView {
+    pub id: ConnectionId,
+    pub app: AppKey,
+    pub provider: String,
+    pub status: &'static str,
+    pub scopes: Scopes,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// A token as the token call answers it.
+#[derive(Debug)]
+pub struct TokenView {
+    pub access_token: SecretString,
+    pub token_type: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub refreshed: bool,
+    pub extras: Map<String, Value>,
+}
+
+/// Options of the token call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenOptions {
+    /// The token must stay valid at least this long (else it is refreshed first).
+    pub min_ttl_secs: Option<u64>,
+    pub force_refresh: bool,
+}
+
+/// A validated import.
+#[derive(Debug)]
+pub struct ImportConnection {
+    pub app: AppKey,
+    pub connection_id: ConnectionId,
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Scopes>,
+}
+
+fn status_of(c: &ConnectionRecord, now: DateTime<Utc>) -> &'static str {
+    match c.status {
+        ConnectionStatus::NeedsReauth => "needs_reauth",
+        ConnectionStatus::Active if !c.has_refresh && c.expires_at.is_some_and(|e| e <= now) => {
+            "expired"
+        }
+        ConnectionStatus::Active => "active",
+    }
+}
+
+impl Services {
+    fn connection_view(&self, c: ConnectionRecord) -> ConnectionView {
+        let now = self.clock.now();
+        ConnectionView {
+            status: status_of(&c, now),
+            id: c.id,
+            app: c.app_key,
+            provider: c.provider_key,
+            scopes: c.scopes,
+            expires_at: c.expires_at,
+            created_at: c.created_at,
+            refreshed_at: c.refreshed_at,
+        }
+    }
+
+    /// Reads connection metadata: the `read` or `proxy` role.
+    fn require_metadata_reader(caller: &Caller) -> ServiceResult<()> {
+        if caller.roles.allows(Role::Read)
+            || caller.roles.allows(Role::Proxy)
+            || caller.roles.allows(Role::Connect)
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "this API key lacks the read or proxy role".into(),
+            ))
+        }
+    }
+
+    pub async fn list_connections(&self, caller: &Caller) -> ServiceResult<Vec<ConnectionView>> {
+        Self::require_metadata_reader(caller)?;
+        let all = self.store.list_connections(&caller.vault_id).await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| {
+                caller.scope.allows_connection(c.id.as_str())
+                    && caller.scope.allows_app(c.app_key.as_str())
+            })
+            .map(|c| self.connection_view(c))
+            .collect())
+    }
+
+    pub async fn get_connection(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+    ) -> ServiceResult<ConnectionView> {
+        Self::require_metadata_reader(caller)?;
+        caller.require_connection(id.as_str())?;
+        let c = self
+            .store
+            .connection(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        caller.require_app(c.app_key.as_str())?;
+        Ok(self.connection_view(c))
+    }
+
+    pub async fn import_connection(
+        &self,
+        caller: &Caller,
+        import: ImportConnection,
+        ctx: &RequestContext,
+    ) -> ServiceResult<ConnectionView> {
+        caller.require(Role::Connect)?;
+        caller.require_app(import.app.as_str())?;
+        caller.require_connection(import.connection_id.as_str())?;
+        let app = self
+            .store
+            .app_by_key(&caller.vault_id, &import.app)
+            .await?
+            .ok_or(ServiceError::NotFound("app"))?;
+        let dek = caller.data_key()?;
+        let scopes = import.scopes.unwrap_or_else(|| app.scopes.clone());
+        let set = TokenSet {
+            access_token: import.access_token.expose_secret().to_owned(),
+            token_type: "Bearer".into(),
+            refresh_token: import
+                .refresh_token
+                .as_ref()
+                .map(|r| r.expose_secret().to_owned()),
+            expires_at: import.expires_at,
+            scopes: scopes.as_slice().to_vec(),
+            id_token: None,
+            extras: Map::new(),
+        };
+        let now = self.clock.now();
+        let token_set = dek.encrypt(
+            &token_binding(Purpose::TokenSet, &caller.vault_id, &import.connection_id),
+            &set.to_bytes()?,
+        );
+        let audit = record_for(
+            caller,
+            ctx,
+            now,
+            "connection.import",
+            import.connection_id.as_str(),
+        );
+        self.store
+            .insert_connection(
+                ConnectionUpsert {
+                    vault_id: caller.vault_id.clone(),
+                    id: import.connection_id.clone(),
+                    app_id: app.id.clone(),
+                    tokens: TokenWrite {
+                        token_set,
+                        token_format: TokenFormat::DataKey,
+                        expires_at: set.expires_at,
+                        has_refresh: set.refresh_token.is_some(),
+                        scopes,
+                        at: now,
+                    },
+                },
+                audit,
+            )
+            .await
+            .map_err(|e| match ServiceError::from(e) {
+                ServiceError::Conflict(_) => ServiceError::Conflict(format!(
+                    "a connection {} already exists",
+                    import.connection_id
+                )),
+                other => other,
+            })?;
+        info!(vault.id = %caller.vault_id, connection.id = %import.connection_id, "connection imported");
+        self.get_connection(caller, &import.connection_id).await
+    }
+
+    /// Opens a connection's token set, re-encrypting a sealed one under the DEK.
+    pub(crate) async fn open_token_set(
+        &self,
+        dek: &DataKey,
+        row: &ConnectionForToken,
+    ) -> ServiceResult<TokenSet> {
+        let c = &row.connection;
+        match c.token_format {
+            TokenFormat::DataKey => {
+                let plain = dek.decrypt(
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    &c.token_set,
+                )?;
+                TokenSet::from_plaintext(&plain)
+            }
+            TokenFormat::Sealed => {
+                let sk_plain = dek.decrypt(
+                    &tokenwarden_crypto::Binding::new(
+                        Purpose::SealingPrivateKey,
+                        &c.vault_id,
+                        c.vault_id.as_str(),
+                    ),
+                    &row.sealing_private_key,
+                )?;
+                let sk =
+                    SealingPrivateKey::from_bytes(KeyId(row.sealing_key_id), sk_plain.as_bytes())?;
+                let plain = sk.open(
+                    &token_binding(Purpose::SealedTokenSet, &c.vault_id, &c.id),
+                    &c.token_set,
+                )?;
+                let set = TokenSet::from_plaintext(&plain)?;
+                // The first key holder to read it moves it under the DEK; losing this
+                // race to a newer write is fine (the newer write wins).
+                let rewrapped = dek.encrypt(
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    plain.as_bytes(),
+                );
+                if let Err(e) = self
+                    .store
+                    .rewrap_tokens(&c.vault_id, &c.id, c.version, rewrapped)
+                    .await
+                {
+                    warn!(error = %e, connection.id = %c.id, "could not re-encrypt a sealed token set");
+                }
+                Ok(set)
+            }
+        }
+    }
+
+    /// `GET /v1/connections/{id}/token`: refreshes first when the token expires within
+    /// the skew (or `min_ttl`), or when forced.
+    pub async fn token(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+        options: TokenOptions,
+        ctx: &RequestContext,
+    ) -> ServiceResult<TokenView> {
+        caller.require(Role::Read)?;
+        caller.require_connection(id.as_str())?;
+        let dek = caller.data_key()?;
+        let row = self
+            .store
+            .connection_for_token(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        caller.require_app(row.app.key.as_str())?;
+        if row.connection.status == ConnectionStatus::NeedsReauth {
+            return Err(ServiceError::NeedsReauth);
+        }
+        let now = self.clock.now();
+        let margin = Duration::seconds(
+            options
+                .min_ttl_secs
+                .unwrap_or(0)
+                .max(self.config.refresh_skew_secs)
+                .min(i64::MAX as u64) as i64,
+        );
+        let due =
+            options.force_refresh || row.connection.expires_at.is_some_and(|e| e - margin <= now);
+        let (set, refreshed) = if due && row.connection.has_refresh {
+            self.refresh_coordinated(caller, &dek, row, options.force_refresh, ctx)
+                .await?
+        } else {
+            let set = self.open_token_set(&dek, &row).await?;
+            if set.expires_at.is_some_and(|e| e <= now) {
+                return Err(ServiceError::TokenExpired);
+            }
+            (set, false)
+        };
+        let audit = record_for(
+            caller,
+            ctx,
+            self.clock.now(),
+            "connection.token_read",
+            id.as_str(),
+        );
+        self.store.append_audit(audit).await?;
+        Ok(TokenView {
+            access_token: SecretString::from(set.access_token.clone()),
+            token_type: set.token_type.clone(),
+            expires_at: set.expires_at,
+            scopes: set.scopes.clone(),
+            refreshed,
+            extras: set.extras.clone(),
+        })
+    }
+
+    /// `POST /v1/connections/{id}/refresh` (connect role): always refreshes.
+    pub async fn refresh_connection(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+        ctx: &RequestContext,
+    ) -> ServiceResult<TokenView> {
+        caller.require(Role::Connect)?;
+        caller.require_connection(id.as_str())?;
+        let dek = caller.data_key()?;
+        let row = self
+            .store
+            .connection_for_token(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        caller.require_app(row.app.key.as_str())?;
+        if row.connection.status == ConnectionStatus::NeedsReauth {
+            return Err(ServiceError::NeedsReauth);
+        }
+        if !row.connection.has_refresh {
+            return Err(ServiceError::Conflict(
+                "the connection has no refresh token".into(),
+            ));
+        }
+        let (set, refreshed) = self
+            .refresh_coordinated(caller, &dek, row, true, ctx)
+            .await?;
+        Ok(TokenView {
+            access_token: SecretString::from(set.access_token.clone()),
+            token_type: set.token_type.clone(),
+            expires_at: set.expires_at,
+            scopes: set.scopes.clone(),
+            refreshed,
+            extras: set.extras.clone(),
+        })
+    }
+
+    /// `DELETE /v1/connections/{id}`: revokes at the provider (refresh token, then
+    /// access token, RFC 7009) where it can, then deletes. A provider failure keeps the
+    /// connection (502) unless `force`.
+    pub async fn delete_connection(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+        force: bool,
+        ctx: &RequestContext,
+    ) -> ServiceResult<()> {
+        caller.require(Role::Connect)?;
+        caller.require_connection(id.as_str())?;
+        let row = self
+            .store
+            .connection_for_token(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        caller.require_app(row.app.key.as_str())?;
+        let dek = caller.data_key()?;
+        let revoked = self.revoke_at_provider(&dek, &row).await;
+        if let Err(e) = &revoked {
+            if !force {
+                warn!(error = %e, connection.id = %id, "revocation failed; connection kept");
+                return Err(ServiceError::ProviderError(
+                    "revocation failed at the provider; retry, or delete with ?force=true".into(),
+                ));
+            }
+            warn!(error = %e, connection.id = %id, "revocation failed; deleting anyway (force)");
+        }
+        let now = self.clock.now();
+        let audit = record_for(caller, ctx, now, "connection.delete", id.as_str());
+        if !self
+            .store
+            .delete_connection(&caller.vault_id, id, audit)
+            .await?
+        {
+            return Err(ServiceError::NotFound("connection"));
+        }
+        info!(vault.id = %caller.vault_id, connection.id = %id, "connection deleted");
+        Ok(())
+    }
+
+    async fn revoke_at_provider(
+        &self,
+        dek: &DataKey,
+        row: &ConnectionForToken,
+    ) -> ServiceResult<()> {
+        let def =
+            self.provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?;
+        if def.revocation_url().is_none() {
+            return Ok(());
+        }
+        let set = self.open_token_set(dek, row).await?;
+        let credentials = ClientCredentials {
+            client_id: row.app.client_id.clone(),
+            client_secret: self.open_client_secret(dek, &row.app)?,
+        };
+        if let Some(rt) = &set.refresh_token {
+            let rt = RefreshToken::new(rt.clone());
+            revoke(
+                &self.oauth.http,
+                &def,
+                &credentials,
+                RevocableToken::Refresh(&rt),
+                self.clock.now(),
+            )
+            .await
+            .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
+        }
+        let at = AccessToken::new(set.access_token.clone());
+        revoke(
+            &self.oauth.http,
+            &def,
+            &credentials,
+            RevocableToken::Access(&at),
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
+        Ok(())
+    }
+
+    pub(crate) fn app_is_blocked(row: &ConnectionForToken) -> bool {
+        row.app.status == AppStatus::Blocked
+    }
+}

@@ -1,0 +1,290 @@
+//! Refresh coordination: exactly one provider refresh per connection at a time, across
+//! requests in this process and across processes sharing the database.
+//!
+//! - In-process, callers of one connection queue on a local mutex, so only one of them
+//!   talks to the database about refreshing; the rest re-read and find the new token.
+//! - Across processes, the refresher takes a *lease* in the connection row: a
+//!   conditional UPDATE that succeeds only at the version it read and when no live lease
+//!   is held. Others poll the row until the version moves (they then use the new token)
+//!   or the lease expires (its holder died; they take over).
+//! - The write of the new tokens is fenced: it succeeds only if the row is still at the
+//!   version the lease was taken at and the lease is still ours, so a slow or presumed
+//!   dead refresher can never overwrite a newer token. The rotated refresh token is
+//!   committed before any caller sees the new access token.
+//! - The lease outlives the longest a refresh can take (HTTP timeout × retries), so a
+//!   live refresher never loses it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::Duration;
+use tokenwarden_crypto::{DataKey, Purpose};
+use tokenwarden_domain::Scopes;
+use tokenwarden_oauth::{ClientCredentials, RefreshToken, TokenError, refresh};
+use tokenwarden_store::{ConnectionForToken, ConnectionStatus, TokenFormat, TokenWrite};
+use tracing::{info, warn};
+
+use crate::apps::record_for;
+use crate::audit::RequestContext;
+use crate::connect::token_binding;
+use crate::token_set::TokenSet;
+use crate::{Caller, ServiceError, ServiceResult, Services};
+
+type LockKey = (String, String);
+
+/// Per-connection local mutexes, dropped when nobody waits on them.
+#[derive(Debug, Default)]
+pub(crate) struct RefreshLocks {
+    map: Mutex<HashMap<LockKey, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl RefreshLocks {
+    fn get(&self, key: LockKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = map.get(&key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        if map.len() > 1024 {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+}
+
+const POLL_INTERVAL_MS: u64 = 20;
+
+fn lease_owner() -> String {
+    let bytes: [u8; 16] = tokenwarden_crypto::random_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Services {
+    async fn reread(
+        &self,
+        caller: &Caller,
+        row: &ConnectionForToken,
+    ) -> ServiceResult<ConnectionForToken> {
+        self.store
+            .connection_for_token(&caller.vault_id, &row.connection.id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))
+    }
+
+    /// Refreshes `row`'s token unless another caller does it first; either way returns
+    /// the newest token set and whether it is newer than what the caller first saw.
+    pub(crate) async fn refresh_coordinated(
+        &self,
+        caller: &Caller,
+        dek: &DataKey,
+        row: ConnectionForToken,
+        force: bool,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(TokenSet, bool)> {
+        let seen_version = row.connection.version;
+        let lock = self
+            .refresh_locks
+            .get((caller.vault_id.to_string(), row.connection.id.to_string()));
+        let _local = lock.lock().await;
+        let lease = Duration::seconds(self.config.refresh_lease_secs as i64);
+        let give_up = self.clock.now() + lease + Duration::seconds(5);
+        let mut current = row;
+        loop {
+            current = self.reread(caller, &current).await?;
+            let c = &current.connection;
+            if c.version != seen_version {
+                // Someone refreshed (or reconnected) while we waited: use theirs.
+                let set = self.open_token_set(dek, &current).await?;
+                if !force && set.expires_at.is_some_and(|e| e <= self.clock.now()) {
+                    return Err(ServiceError::TokenExpired);
+                }
+                return Ok((set, true));
+            }
+            if c.status == ConnectionStatus::NeedsReauth {
+                return Err(ServiceError::NeedsReauth);
+            }
+            if Self::app_is_blocked(&current) {
+                return Err(ServiceError::AppBlocked);
+            }
+            let now = self.clock.now();
+            let owner = lease_owner();
+            if self
+                .store
+                .acquire_refresh_lease(&c.vault_id, &c.id, c.version, &owner, now + lease, now)
+                .await?
+            {
+                return self
+                    .refresh_as_owner(caller, dek, current, &owner, ctx)
+                    .await;
+            }
+            if now > give_up {
+                return Err(ServiceError::ProviderUnavailable {
+                    retry_after_secs: Some(1),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(POLL_INTERVAL_MS)).await;
+        }
+    }
+
+    async fn refresh_as_owner(
+        &self,
+        caller: &Caller,
+        dek: &DataKey,
+        row: ConnectionForToken,
+        owner: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(TokenSet, bool)> {
+        let result = self.call_provider_refresh(dek, &row).await;
+        let c = &row.connection;
+        match result {
+            Ok((new_set, scopes)) => {
+                let now = self.clock.now();
+                let token_set = dek.encrypt(
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    &new_set.to_bytes()?,
+                );
+                let audit = record_for(caller, ctx, now, "connection.refresh", c.id.as_str());
+                let committed = self
+                    .store
+                    .commit_refresh(
+                        &c.vault_id,
+                        &c.id,
+                        c.version,
+                        owner,
+                        TokenWrite {
+                            token_set,
+                            token_format: TokenFormat::DataKey,
+                            expires_at: new_set.expires_at,
+                            has_refresh: new_set.refresh_token.is_some(),
+                            scopes,
+                            at: now,
+                        },
+                        audit,
+                    )
+                    .await?;
+                if committed {
+                    info!(vault.id = %c.vault_id, connection.id = %c.id, "token refreshed");
+                    return Ok((new_set, true));
+                }
+                // Fenced out: our lease expired and a newer write exists. Ours loses.
+                warn!(connection.id = %c.id, "refresh result discarded: a newer token was written");
+                let newer = self.reread(caller, &row).await?;
+                Ok((self.open_token_set(dek, &newer).await?, true))
+            }
+            Err(RefreshFailure::InvalidGrant) => {
+                // A racing refresh may have rotated the token under us: re-read once.
+                let again = self.reread(caller, &row).await?;
+                if again.connection.version != c.version {
+                    return Ok((self.open_token_set(dek, &again).await?, true));
+                }
+                let mut audit = record_for(
+                    caller,
+                    ctx,
+                    self.clock.now(),
+                    "connection.refresh",
+                    c.id.as_str(),
+                );
+                audit.outcome = "needs_reauth";
+                self.store
+                    .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit)
+                    .await?;
+                warn!(connection.id = %c.id, "refresh token refused: connection needs re-authorisation");
+                Err(ServiceError::NeedsReauth)
+            }
+            Err(RefreshFailure::Other(e)) => {
+                if let Err(release) = self
+                    .store
+                    .release_refresh_lease(&c.vault_id, &c.id, owner)
+                    .await
+                {
+                    warn!(error = %release, "could not release the refresh lease; it will expire");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One refresh at the provider (with bounded retries of transient failures).
+    async fn call_provider_refresh(
+        &self,
+        dek: &DataKey,
+        row: &ConnectionForToken,
+    ) -> Result<(TokenSet, Scopes), RefreshFailure> {
+        let old = self.open_token_set(dek, row).await?;
+        let def =
+            self.provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?;
+        let credentials = ClientCredentials {
+            client_id: row.app.client_id.clone(),
+            client_secret: self.open_client_secret(dek, &row.app)?,
+        };
+        let Some(refresh_token) = old.refresh_token.clone() else {
+            return Err(RefreshFailure::Other(ServiceError::Conflict(
+                "the connection has no refresh token".into(),
+            )));
+        };
+        let refresh_token = RefreshToken::new(refresh_token);
+        let scopes: Vec<String> = if def.refresh_requires_scopes() {
+            row.connection.scopes.as_slice().to_vec()
+        } else {
+            Vec::new()
+        };
+        let response = self
+            .oauth
+            .retry
+            .run(|| refresh(&self.oauth.http, &def, &credentials, &refresh_token, &scopes, self.clock.now()))
+            .await
+            .map_err(|e| match e {
+                TokenError::InvalidGrant(_) => RefreshFailure::InvalidGrant,
+                e if e.is_transient() => {
+                    warn!(error = %e, connection.id = %row.connection.id, "provider unavailable for refresh");
+                    RefreshFailure::Other(ServiceError::ProviderUnavailable {
+                        retry_after_secs: e.retry_after().map(|d| d.as_secs().max(1)),
+                    })
+                }
+                e => {
+                    warn!(error = %e, connection.id = %row.connection.id, "provider refused the refresh");
+                    let code = e
+                        .provider_error()
+                        .map_or_else(|| "unexpected response".to_owned(), |p| p.error.clone());
+                    RefreshFailure::Other(ServiceError::ProviderError(code))
+                }
+            })?;
+        let scopes = match &response.scopes {
+            Some(s) => Scopes::parse(s).unwrap_or_else(|_| row.connection.scopes.clone()),
+            None => row.connection.scopes.clone(),
+        };
+        let mut extras = old.extras.clone();
+        extras.extend(response.extras.clone());
+        let new_set = TokenSet {
+            access_token: response.access_token.expose_secret().to_owned(),
+            token_type: response.token_type.clone(),
+            // RFC 6749 §6: no new refresh token means keep the old one.
+            refresh_token: response
+                .refresh_token
+                .as_ref()
+                .map(|r| r.expose_secret().to_owned())
+                .or_else(|| old.refresh_token.clone()),
+            expires_at: response.expires_at,
+            scopes: scopes.as_slice().to_vec(),
+            id_token: response
+                .id_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned())
+                .or_else(|| old.id_token.clone()),
+            extras,
+        };
+        Ok((new_set, scopes))
+    }
+}
+
+enum RefreshFailure {
+    InvalidGrant,
+    Other(ServiceError),
+}
+
+impl From<ServiceError> for RefreshFailure {
+    fn from(e: ServiceError) -> Self {
+        RefreshFailure::Other(e)
+    }
+}

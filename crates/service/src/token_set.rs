@@ -1,0 +1,64 @@
+//! The plaintext of a stored token set, and its (de)serialisation. Exists only inside
+//! one operation, between decrypting and encrypting.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokenwarden_crypto::Plaintext;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{ServiceError, ServiceResult};
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TokenSet {
+    pub access_token: String,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(default)]
+    pub extras: Map<String, Value>,
+}
+
+impl TokenSet {
+    pub(crate) fn to_bytes(&self) -> ServiceResult<Zeroizing<Vec<u8>>> {
+        serde_json::to_vec(self)
+            .map(Zeroizing::new)
+            .map_err(ServiceError::internal)
+    }
+
+    pub(crate) fn from_plaintext(plain: &Plaintext) -> ServiceResult<Self> {
+        serde_json::from_slice(plain.as_bytes()).map_err(|_| {
+            ServiceError::internal(std::io::Error::other("stored token set is not readable"))
+        })
+    }
+}
+
+impl Drop for TokenSet {
+    fn drop(&mut self) {
+        self.access_token.zeroize();
+        if let Some(r) = self.refresh_token.as_mut() {
+            r.zeroize();
+        }
+        if let Some(i) = self.id_token.as_mut() {
+            i.zeroize();
+        }
+    }
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
