@@ -142,23 +142,24 @@ impl DevBootstrap {
     pub fn banner(&self) -> String {
         let u = &self.public_url;
         let k = &self.admin_key;
-        format!(
-            "\n\
-tokenwarden --dev is running at {u} (temporary database, demo provider at {u}{DEMO_PATH})\n\
-\n\
-  account   {email} / {password}\n\
-  admin key {k}\n\
-\n\
-Connect a demo account (open the printed authorization_url in a browser and approve):\n\
-\n\
-  curl -s -X POST {u}/v1/connect-sessions -H 'Authorization: Bearer {k}' \\\n\
-       -H 'Content-Type: application/json' -d '{{\"app\": \"demo\", \"connection_id\": \"me\"}}'\n\
-\n\
-Then read its token:\n\
-\n\
-  curl -s {u}/v1/connections/me/token -H 'Authorization: Bearer {k}'\n",
-            email = self.email,
-            password = self.password,
-        )
+        [
+            String::new(),
+            format!("tokenwarden --dev is running at {u}"),
+            format!("(temporary database; demo OAuth provider at {u}{DEMO_PATH})"),
+            String::new(),
+            format!("  account    {} / {}", self.email, self.password),
+            format!("  admin key  {k}"),
+            String::new(),
+            "1. Start a connect session, then open its authorization_url in a browser and approve:".into(),
+            String::new(),
+            format!("  curl -s -X POST {u}/v1/connect-sessions -H 'Authorization: Bearer {k}' \\"),
+            "       -H 'Content-Type: application/json' -d '{\"app\": \"demo\", \"connection_id\": \"me\"}'".into(),
+            String::new(),
+            "2. Read the connection's token:".into(),
+            String::new(),
+            format!("  curl -s {u}/v1/connections/me/token -H 'Authorization: Bearer {k}'"),
+            String::new(),
+        ]
+        .join("\n")
     }
 }

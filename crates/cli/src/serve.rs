@@ -25,7 +25,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = args.resolve()?;
     let filter = EnvFilter::try_new(&settings.log)
         .with_context(|| format!("TOKENWARDEN_LOG: invalid filter {:?}", settings.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let demo_secret = if dev_mode {
         Some(dev::configure(&mut settings.server)?)

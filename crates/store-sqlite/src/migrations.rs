@@ -4,9 +4,10 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../migrations/0001_foundation.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_foundation.sql")),
+        M::up(include_str!("../migrations/0002_oauth.sql")),
+    ])
 }
 
 #[cfg(test)]
