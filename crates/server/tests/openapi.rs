@@ -31,11 +31,15 @@ fn every_operation_documents_its_error_bodies_as_problem_json() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
-            let Some(responses) = op["responses"].as_object() else { continue };
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
                     let content = response["content"].as_object();
-                    let ok = content.is_some_and(|c| c.contains_key("application/problem+json") || c.contains_key("text/html"));
+                    let ok = content.is_some_and(|c| {
+                        c.contains_key("application/problem+json") || c.contains_key("text/html")
+                    });
                     assert!(ok, "{method} {path} {status} has no problem+json body");
                 }
             }
