@@ -140,6 +140,11 @@ impl ApiError {
                 "provider_error",
                 format!("the provider refused the request: {code}"),
             ),
+            ServiceError::RevocationFailed => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                "revocation failed at the provider, so the connection was kept; retry, or delete with ?force=true",
+            ),
             ServiceError::Internal(source) => {
                 error!(error = %source, cause = ?std::error::Error::source(&*source), "request failed");
                 Self::internal()

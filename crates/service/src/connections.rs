@@ -366,9 +366,7 @@ impl Services {
         if let Err(e) = &revoked {
             if !force {
                 warn!(error = %e, connection.id = %id, "revocation failed; connection kept");
-                return Err(ServiceError::ProviderError(
-                    "revocation failed at the provider; retry, or delete with ?force=true".into(),
-                ));
+                return Err(ServiceError::RevocationFailed);
             }
             warn!(error = %e, connection.id = %id, "revocation failed; deleting anyway (force)");
         }

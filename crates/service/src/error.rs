@@ -48,6 +48,9 @@ pub enum ServiceError {
     /// The provider answered with an error or something unreadable.
     #[error("the provider refused the request ({0})")]
     ProviderError(String),
+    /// Revocation at the provider failed; the connection was kept.
+    #[error("revocation failed at the provider")]
+    RevocationFailed,
     /// Anything else: logged once where it is turned into a 500, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

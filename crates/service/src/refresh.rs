@@ -11,8 +11,11 @@
 //!   version the lease was taken at and the lease is still ours, so a slow or presumed
 //!   dead refresher can never overwrite a newer token. The rotated refresh token is
 //!   committed before any caller sees the new access token.
-//! - The lease outlives the longest a refresh can take (HTTP timeout × retries), so a
-//!   live refresher never loses it.
+//! - The refresher gives up on the provider before its lease ends (the provider call,
+//!   retries included, runs under a deadline a little shorter than the lease), so a
+//!   live refresher never writes after losing its lease; and the fence makes such a
+//!   write impossible anyway. The default lease (45 s) exceeds the longest refresh
+//!   (10 s HTTP timeout × 3 attempts with backoff).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -135,7 +138,17 @@ impl Services {
         owner: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<(TokenSet, bool)> {
-        let result = self.call_provider_refresh(dek, &row).await;
+        // Stop before the lease runs out, so nobody else can have taken over while we
+        // still talk to the provider.
+        let budget =
+            std::time::Duration::from_secs(self.config.refresh_lease_secs.saturating_sub(2).max(1));
+        let result = match tokio::time::timeout(budget, self.call_provider_refresh(dek, &row)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(RefreshFailure::Other(ServiceError::ProviderUnavailable {
+                retry_after_secs: Some(1),
+            })),
+        };
         let c = &row.connection;
         match result {
             Ok((new_set, scopes)) => {

@@ -1,6 +1,7 @@
-//! Integration tests of the HTTP API (the "foundation" issue): the real server on a
-//! random port against a fresh SQLite file, driven with reqwest; start-up refusals
-//! through the real binary.
+//! Integration tests of the HTTP API (the "foundation" and "OAuth connect flow and token
+//! lifecycle" issues): the real server on a random port against a fresh SQLite file,
+//! driven with reqwest, and the fake OAuth provider over real HTTP; start-up refusals,
+//! replicas and crashes through the real binary.
 //!
 //! The modules are `cfg(test)` so that clippy's `allow-*-in-tests` settings cover the
 //! helpers too, not only the `#[test]` functions.
@@ -14,9 +15,23 @@ mod audit;
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod connection_lifecycle;
+#[cfg(test)]
+mod faults;
+#[cfg(test)]
 mod helpers;
 #[cfg(test)]
+mod oauth_flow;
+#[cfg(test)]
+mod oauth_support;
+#[cfg(test)]
 mod operations;
+#[cfg(test)]
+mod processes;
+#[cfg(test)]
+mod providers_apps;
+#[cfg(test)]
+mod refresh;
 #[cfg(test)]
 mod startup;
 #[cfg(test)]
