@@ -6,7 +6,7 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 use tokenwarden_crypto::{Kek, PasswordKdf, PasswordMaterial};
 use tokenwarden_domain::{AccountId, Email, Password};
-use tokenwarden_store::{Actor, NewAccount};
+use tokenwarden_store::{Actor, LoginAttempt, NewAccount};
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
@@ -100,7 +100,9 @@ impl Services {
 
     /// Checks an email and password (HTTP Basic). Known and unknown accounts cost the
     /// same: both run Argon2id and record a failure. After [`MAX_FAILURES`] failures in
-    /// the window every attempt is refused until the oldest one ages out.
+    /// the window every attempt is refused until the oldest one ages out. Each attempt
+    /// is counted before the password is checked (and forgotten on success), so
+    /// parallel guesses cannot slip past the limit.
     pub async fn login(
         &self,
         login: &str,
@@ -110,13 +112,18 @@ impl Services {
         let now = self.clock.now();
         let window = Duration::minutes(FAILURE_WINDOW_MINUTES);
         let subject = subject(login);
-        let (failures, oldest) = self.store.login_failures(&subject, now - window).await?;
-        if failures >= MAX_FAILURES {
-            let until = oldest.unwrap_or(now) + window;
-            let retry_after_secs = (until - now).num_seconds().max(1) as u64;
-            warn!(ip = ?ctx.ip, "login refused: too many failures");
-            return Err(ServiceError::RateLimited { retry_after_secs });
-        }
+        let attempt = match self
+            .store
+            .begin_login_attempt(&subject, now, now - window, MAX_FAILURES)
+            .await?
+        {
+            LoginAttempt::Allowed(id) => id,
+            LoginAttempt::Limited { oldest } => {
+                let retry_after_secs = (oldest + window - now).num_seconds().max(1) as u64;
+                warn!(ip = ?ctx.ip, "login refused: too many failures");
+                return Err(ServiceError::RateLimited { retry_after_secs });
+            }
+        };
 
         let account = match Email::parse(login) {
             Ok(email) => self.store.account_by_email(&email).await?,
@@ -129,21 +136,22 @@ impl Services {
         let material = self.derive_password(kdf, password).await?;
         if let Some(a) = account {
             if material.verifier.matches(&a.verifier) {
+                self.store.clear_login_attempt(attempt).await?;
                 return Ok(AccountSession {
                     account_id: a.id,
                     kek: material.kek,
                 });
             }
-            self.fail_login(&subject, Some(a.id), ctx).await?;
+            self.fail_login(Some(a.id), ctx).await?;
         } else {
-            self.fail_login(&subject, None, ctx).await?;
+            self.fail_login(None, ctx).await?;
         }
         Err(ServiceError::Unauthorized)
     }
 
+    /// The attempt stays counted; this writes its audit record.
     async fn fail_login(
         &self,
-        subject: &[u8],
         account: Option<AccountId>,
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
@@ -151,10 +159,7 @@ impl Services {
         let target = account.as_ref().map(ToString::to_string);
         let actor = account.map_or(Actor::Anonymous, Actor::Account);
         let audit = record(ctx, now, None, actor, "login.failure", target, "denied");
-        let prune = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
-        self.store
-            .record_login_failure(subject, now, prune, audit)
-            .await?;
+        self.store.append_audit(audit).await?;
         warn!(ip = ?ctx.ip, "login failed");
         Ok(())
     }

@@ -47,6 +47,18 @@ impl Caller {
         }
     }
 
+    /// Fails with 403 unless the key has one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> ServiceResult<()> {
+        if roles.iter().any(|r| self.roles.allows(*r)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ServiceError::Forbidden(format!(
+            "this API key lacks the {} role",
+            names.join(" or ")
+        )))
+    }
+
     /// Fails with 403 unless the key's scope allows the app.
     pub fn require_app(&self, app: &str) -> ServiceResult<()> {
         if self.scope.allows_app(app) {
@@ -55,6 +67,16 @@ impl Caller {
             Err(ServiceError::Forbidden(
                 "this API key's scope does not include that app".into(),
             ))
+        }
+    }
+
+    /// For something already looked up: answers 404 (not 403) when its app is outside
+    /// the key's scope, so a scoped key cannot probe which ids exist elsewhere.
+    pub fn see_app(&self, app: &str, what: &'static str) -> ServiceResult<()> {
+        if self.scope.allows_app(app) {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(what))
         }
     }
 

@@ -11,11 +11,12 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokenwarden_crypto::{Binding, DataKey, KeyId, Purpose, SealingPublicKey};
+use tokenwarden_crypto::{Binding, DataKey, KeyId, Purpose, SealingPrivateKey, SealingPublicKey};
 use tokenwarden_domain::{AppId, AppKey, ConnectSessionId, ConnectionId, Role, Scopes};
 use tokenwarden_oauth::{
     AuthorizationCode, AuthorizationRequest, ClientCredentials, IdToken, Nonce, PkceVerifier,
-    State, authorization_url, check_response_issuer, exchange_code,
+    ProviderDefinition, ProviderSpec, State, authorization_url, check_response_issuer,
+    exchange_code,
 };
 use tokenwarden_store::{
     Actor, AppStatus, ConnectSessionRecord, ConnectStatus, ConnectionUpsert, PendingConnect,
@@ -60,13 +61,24 @@ pub struct ConnectSessionView {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What the callback query carries.
-#[derive(Debug, Default)]
+/// What the callback query carries. `code` and `state` are secrets: `Debug` hides them.
+#[derive(Default)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub iss: Option<String>,
     pub error: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 /// How a callback ended, for the page or redirect the browser gets.
@@ -97,12 +109,19 @@ pub enum CallbackRejected {
     Internal(#[from] ServiceError),
 }
 
-/// What the state-derived key protects.
+/// What the state-derived key protects. Besides the secrets, everything the callback
+/// must trust is here rather than read back from the database, which the operator could
+/// edit: the vault's public sealing key (derived from the private key the key holder
+/// unlocked), the provider definition and the client id.
 #[derive(Serialize, Deserialize)]
 struct SessionSecrets {
     client_secret: String,
     code_verifier: String,
     nonce: Option<String>,
+    client_id: String,
+    provider: ProviderSpec,
+    sealing_key_id: u32,
+    sealing_public_key: Vec<u8>,
 }
 
 impl Drop for SessionSecrets {
@@ -174,6 +193,18 @@ impl Services {
         if app.status == AppStatus::Blocked {
             return Err(ServiceError::AppBlocked);
         }
+        // Reconnecting replaces a connection's tokens; it never moves a connection to
+        // another app (a key scoped to one app could otherwise take over another's).
+        if let Some(existing) = self
+            .store
+            .connection(&caller.vault_id, &connection_id)
+            .await?
+            && existing.app_id != app.id
+        {
+            return Err(ServiceError::Conflict(format!(
+                "connection {connection_id} belongs to another app; delete it first or choose another connection_id"
+            )));
+        }
         let custom = self
             .store
             .provider(&caller.vault_id, &app.provider_key)
@@ -182,6 +213,24 @@ impl Services {
             self.provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?;
         let dek = caller.data_key()?;
         let client_secret = self.open_client_secret(&dek, &app)?;
+        let vault = self
+            .store
+            .vault(&caller.vault_id)
+            .await?
+            .ok_or(ServiceError::NotFound("vault"))?;
+        let sealing_key_id = KeyId(vault.dek_key_id);
+        let private = dek.decrypt(
+            &Binding::new(
+                Purpose::SealingPrivateKey,
+                &caller.vault_id,
+                caller.vault_id.as_str(),
+            ),
+            &vault.sealing_private_key,
+        )?;
+        let sealing_public_key = SealingPrivateKey::from_bytes(sealing_key_id, private.as_bytes())?
+            .public_key()
+            .to_bytes();
+        drop(private);
         drop(dek);
 
         let scopes = match req.scopes {
@@ -213,6 +262,10 @@ impl Services {
             client_secret: client_secret.expose_secret().to_owned(),
             code_verifier: verifier.expose_secret().to_owned(),
             nonce: nonce.as_ref().map(|n| n.expose_secret().to_owned()),
+            client_id: app.client_id.clone(),
+            provider: def.spec().clone(),
+            sealing_key_id: sealing_key_id.0,
+            sealing_public_key,
         };
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&secrets).map_err(ServiceError::internal)?);
@@ -356,8 +409,20 @@ impl Services {
     ) -> Result<ConnectionId, &'static str> {
         let session = &pending.session;
         let app = &pending.app;
-        let def = self
-            .provider_definition(&app.provider_key, pending.custom_provider_spec.as_deref())
+        let plain = state_key(state)
+            .decrypt(
+                &Binding::new(
+                    Purpose::PendingConnect,
+                    &session.vault_id,
+                    session.id.as_str(),
+                ),
+                &session.secrets,
+            )
+            .map_err(|_| "session_unreadable")?;
+        let secrets: SessionSecrets =
+            serde_json::from_slice(plain.as_bytes()).map_err(|_| "session_unreadable")?;
+        drop(plain);
+        let def = ProviderDefinition::from_spec(secrets.provider.clone(), &self.oauth.policy)
             .map_err(|_| "provider_unknown")?;
         // RFC 9207: check iss before looking at anything else in the response.
         check_response_issuer(&def, iss.as_deref()).map_err(|_| "iss_mismatch")?;
@@ -372,22 +437,10 @@ impl Services {
         if app.status == AppStatus::Blocked {
             return Err("app_blocked");
         }
-        let plain = state_key(state)
-            .decrypt(
-                &Binding::new(
-                    Purpose::PendingConnect,
-                    &session.vault_id,
-                    session.id.as_str(),
-                ),
-                &session.secrets,
-            )
-            .map_err(|_| "session_unreadable")?;
-        let secrets: SessionSecrets =
-            serde_json::from_slice(plain.as_bytes()).map_err(|_| "session_unreadable")?;
         let verifier =
             PkceVerifier::parse(secrets.code_verifier.clone()).map_err(|_| "session_unreadable")?;
         let credentials = ClientCredentials {
-            client_id: app.client_id.clone(),
+            client_id: secrets.client_id.clone(),
             client_secret: SecretString::from(secrets.client_secret.clone()),
         };
         let redirect_uri = self.redirect_uri(&app.id);
@@ -414,7 +467,7 @@ impl Services {
                 .id_tokens
                 .verify(
                     &def,
-                    &app.client_id,
+                    &secrets.client_id,
                     id_token,
                     nonce.as_ref(),
                     self.clock.now(),
@@ -446,8 +499,8 @@ impl Services {
             extras: response.extras.clone(),
         };
         let public = SealingPublicKey::from_bytes(
-            KeyId(pending.sealing_key_id),
-            &pending.sealing_public_key,
+            KeyId(secrets.sealing_key_id),
+            &secrets.sealing_public_key,
         )
         .map_err(|_| "vault_key_unreadable")?;
         let sealed = public
@@ -489,9 +542,12 @@ impl Services {
                 audit,
             )
             .await
-            .map_err(|e| {
-                warn!(error = %e, "storing the connection failed");
-                "internal"
+            .map_err(|e| match e {
+                tokenwarden_store::StoreError::Conflict(_) => "connection_conflict",
+                e => {
+                    warn!(error = %e, "storing the connection failed");
+                    "internal"
+                }
             })?;
         info!(vault.id = %session.vault_id, connection.id = %session.connection_id, app.key = %app.key, "connection connected");
         Ok(session.connection_id.clone())

@@ -42,6 +42,19 @@ pub struct TokenView {
     pub extras: Map<String, Value>,
 }
 
+impl TokenView {
+    fn new(set: &TokenSet, refreshed: bool) -> Self {
+        Self {
+            access_token: SecretString::from(set.access_token.clone()),
+            token_type: set.token_type.clone(),
+            expires_at: set.expires_at,
+            scopes: set.scopes.clone(),
+            refreshed,
+            extras: set.extras.clone(),
+        }
+    }
+}
+
 /// Options of the token call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokenOptions {
@@ -86,22 +99,8 @@ impl Services {
         }
     }
 
-    /// Reads connection metadata: the `read` or `proxy` role.
-    fn require_metadata_reader(caller: &Caller) -> ServiceResult<()> {
-        if caller.roles.allows(Role::Read)
-            || caller.roles.allows(Role::Proxy)
-            || caller.roles.allows(Role::Connect)
-        {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden(
-                "this API key lacks the read or proxy role".into(),
-            ))
-        }
-    }
-
     pub async fn list_connections(&self, caller: &Caller) -> ServiceResult<Vec<ConnectionView>> {
-        Self::require_metadata_reader(caller)?;
+        caller.require_any(&[Role::Read, Role::Proxy])?;
         let all = self.store.list_connections(&caller.vault_id).await?;
         Ok(all
             .into_iter()
@@ -118,14 +117,14 @@ impl Services {
         caller: &Caller,
         id: &ConnectionId,
     ) -> ServiceResult<ConnectionView> {
-        Self::require_metadata_reader(caller)?;
+        caller.require_any(&[Role::Read, Role::Proxy])?;
         caller.require_connection(id.as_str())?;
         let c = self
             .store
             .connection(&caller.vault_id, id)
             .await?
             .ok_or(ServiceError::NotFound("connection"))?;
-        caller.require_app(c.app_key.as_str())?;
+        caller.see_app(c.app_key.as_str(), "connection")?;
         Ok(self.connection_view(c))
     }
 
@@ -195,7 +194,12 @@ impl Services {
                 other => other,
             })?;
         info!(vault.id = %caller.vault_id, connection.id = %import.connection_id, "connection imported");
-        self.get_connection(caller, &import.connection_id).await
+        let stored = self
+            .store
+            .connection(&caller.vault_id, &import.connection_id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        Ok(self.connection_view(stored))
     }
 
     /// Opens a connection's token set, re-encrypting a sealed one under the DEK.
@@ -247,6 +251,27 @@ impl Services {
         }
     }
 
+    /// The caller's data key and a connection it may use tokens of: in scope, not
+    /// waiting for re-authorisation.
+    async fn usable_connection(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+    ) -> ServiceResult<(DataKey, ConnectionForToken)> {
+        caller.require_connection(id.as_str())?;
+        let dek = caller.data_key()?;
+        let row = self
+            .store
+            .connection_for_token(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        caller.see_app(row.app.key.as_str(), "connection")?;
+        if row.connection.status == ConnectionStatus::NeedsReauth {
+            return Err(ServiceError::NeedsReauth);
+        }
+        Ok((dek, row))
+    }
+
     /// `GET /v1/connections/{id}/token`: refreshes first when the token expires within
     /// the skew (or `min_ttl`), or when forced.
     pub async fn token(
@@ -257,17 +282,7 @@ impl Services {
         ctx: &RequestContext,
     ) -> ServiceResult<TokenView> {
         caller.require(Role::Read)?;
-        caller.require_connection(id.as_str())?;
-        let dek = caller.data_key()?;
-        let row = self
-            .store
-            .connection_for_token(&caller.vault_id, id)
-            .await?
-            .ok_or(ServiceError::NotFound("connection"))?;
-        caller.require_app(row.app.key.as_str())?;
-        if row.connection.status == ConnectionStatus::NeedsReauth {
-            return Err(ServiceError::NeedsReauth);
-        }
+        let (dek, row) = self.usable_connection(caller, id).await?;
         let now = self.clock.now();
         let margin = Duration::seconds(
             options
@@ -296,14 +311,7 @@ impl Services {
             id.as_str(),
         );
         self.store.append_audit(audit).await?;
-        Ok(TokenView {
-            access_token: SecretString::from(set.access_token.clone()),
-            token_type: set.token_type.clone(),
-            expires_at: set.expires_at,
-            scopes: set.scopes.clone(),
-            refreshed,
-            extras: set.extras.clone(),
-        })
+        Ok(TokenView::new(&set, refreshed))
     }
 
     /// `POST /v1/connections/{id}/refresh` (connect role): always refreshes.
@@ -314,17 +322,7 @@ impl Services {
         ctx: &RequestContext,
     ) -> ServiceResult<TokenView> {
         caller.require(Role::Connect)?;
-        caller.require_connection(id.as_str())?;
-        let dek = caller.data_key()?;
-        let row = self
-            .store
-            .connection_for_token(&caller.vault_id, id)
-            .await?
-            .ok_or(ServiceError::NotFound("connection"))?;
-        caller.require_app(row.app.key.as_str())?;
-        if row.connection.status == ConnectionStatus::NeedsReauth {
-            return Err(ServiceError::NeedsReauth);
-        }
+        let (dek, row) = self.usable_connection(caller, id).await?;
         if !row.connection.has_refresh {
             return Err(ServiceError::Conflict(
                 "the connection has no refresh token".into(),
@@ -333,14 +331,7 @@ impl Services {
         let (set, refreshed) = self
             .refresh_coordinated(caller, &dek, row, true, ctx)
             .await?;
-        Ok(TokenView {
-            access_token: SecretString::from(set.access_token.clone()),
-            token_type: set.token_type.clone(),
-            expires_at: set.expires_at,
-            scopes: set.scopes.clone(),
-            refreshed,
-            extras: set.extras.clone(),
-        })
+        Ok(TokenView::new(&set, refreshed))
     }
 
     /// `DELETE /v1/connections/{id}`: revokes at the provider (refresh token, then
@@ -360,7 +351,7 @@ impl Services {
             .connection_for_token(&caller.vault_id, id)
             .await?
             .ok_or(ServiceError::NotFound("connection"))?;
-        caller.require_app(row.app.key.as_str())?;
+        caller.see_app(row.app.key.as_str(), "connection")?;
         let dek = caller.data_key()?;
         let revoked = self.revoke_at_provider(&dek, &row).await;
         if let Err(e) = &revoked {

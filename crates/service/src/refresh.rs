@@ -8,7 +8,7 @@
 //!   is held. Others poll the row until the version moves (they then use the new token)
 //!   or the lease expires (its holder died; they take over).
 //! - The write of the new tokens is fenced: it succeeds only if the row is still at the
-//!   version the lease was taken at and the lease is still ours, so a slow or presumed
+//!   version the lease was taken at (every token write bumps it), so a slow or presumed
 //!   dead refresher can never overwrite a newer token. The rotated refresh token is
 //!   committed before any caller sees the new access token.
 //! - The refresher gives up on the provider before its lease ends (the provider call,
@@ -164,7 +164,6 @@ impl Services {
                         &c.vault_id,
                         &c.id,
                         c.version,
-                        owner,
                         TokenWrite {
                             token_set,
                             token_format: TokenFormat::DataKey,

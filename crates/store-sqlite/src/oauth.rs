@@ -248,36 +248,24 @@ pub(crate) fn pending_connect(
     state_hash: &[u8],
 ) -> Result<Option<PendingConnect>, StoreError> {
     let sql = format!(
-        "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}, v.sealing_public_key, v.dek_key_id, p.spec
+        "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}
          FROM connect_sessions s
          JOIN apps a ON a.id = s.app_id
-         JOIN vaults v ON v.id = s.vault_id
-         LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
          WHERE s.state_hash = ?1"
     );
-    let base = SESSION_COLUMN_COUNT + APP_COLUMN_COUNT;
     let row = conn
         .prepare_cached(&sql)
         .and_then(|mut st| {
             st.query_row([state_hash], |r| {
-                Ok((
-                    rows::session(r, 0)?,
-                    rows::app(r, SESSION_COLUMN_COUNT)?,
-                    r.get::<_, Vec<u8>>(base)?,
-                    r.get::<_, u32>(base + 1)?,
-                    r.get::<_, Option<String>>(base + 2)?,
-                ))
+                Ok((rows::session(r, 0)?, rows::app(r, SESSION_COLUMN_COUNT)?))
             })
             .optional()
         })
         .map_err(db)?;
-    row.map(|(session, app, sealing_public_key, sealing_key_id, spec)| {
+    row.map(|(session, app)| {
         Ok(PendingConnect {
             session: session?,
             app: app?,
-            sealing_public_key,
-            sealing_key_id,
-            custom_provider_spec: spec,
         })
     })
     .transpose()
@@ -298,12 +286,14 @@ pub(crate) fn begin_exchange(
     Ok(changed == 1)
 }
 
+/// Inserts a connection or replaces its tokens in place. A connection of another app
+/// is never taken over: that is a conflict.
 fn upsert_connection(
     tx: &rusqlite::Transaction<'_>,
     c: &ConnectionUpsert,
 ) -> Result<(), StoreError> {
     let t = &c.tokens;
-    tx.execute(
+    let changed = tx.execute(
         "INSERT INTO connections (vault_id, id, app_id, status, scopes, token_set, token_format, expires_at, has_refresh, version, lease_owner, lease_until, created_at, refreshed_at, updated_at)
          VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, 1, NULL, NULL, ?9, NULL, ?9)
          ON CONFLICT (vault_id, id) DO UPDATE SET
@@ -311,7 +301,8 @@ fn upsert_connection(
             token_set = excluded.token_set, token_format = excluded.token_format,
             expires_at = excluded.expires_at, has_refresh = excluded.has_refresh,
             version = connections.version + 1, lease_owner = NULL, lease_until = NULL,
-            updated_at = excluded.updated_at",
+            updated_at = excluded.updated_at
+         WHERE connections.app_id = excluded.app_id",
         params![
             c.vault_id.as_str(),
             c.id.as_str(),
@@ -325,6 +316,9 @@ fn upsert_connection(
         ],
     )
     .map_err(db)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict("connection of another app"));
+    }
     Ok(())
 }
 
@@ -499,22 +493,23 @@ pub(crate) fn commit_refresh(
     vault: &str,
     id: &str,
     version: i64,
-    owner: &str,
     t: TokenWrite,
     audit: NewAuditRecord,
 ) -> Result<bool, StoreError> {
     let tx = immediate(conn)?;
+    // Fenced on the version alone: every token write bumps it, so a newer token is
+    // never overwritten; and a refresher whose lease ran out but whose write is still
+    // the newest keeps its rotated refresh token instead of throwing it away.
     let changed = tx
         .execute(
-            "UPDATE connections SET token_set = ?5, token_format = ?6, expires_at = ?7, has_refresh = ?8,
-                scopes = ?9, version = version + 1, lease_owner = NULL, lease_until = NULL,
-                refreshed_at = ?10, updated_at = ?10, status = 'active'
-             WHERE vault_id = ?1 AND id = ?2 AND version = ?3 AND lease_owner = ?4",
+            "UPDATE connections SET token_set = ?4, token_format = ?5, expires_at = ?6, has_refresh = ?7,
+                scopes = ?8, version = version + 1, lease_owner = NULL, lease_until = NULL,
+                refreshed_at = ?9, updated_at = ?9, status = 'active'
+             WHERE vault_id = ?1 AND id = ?2 AND version = ?3",
             params![
                 vault,
                 id,
                 version,
-                owner,
                 t.token_set,
                 t.token_format as i64,
                 opt_ms(t.expires_at),

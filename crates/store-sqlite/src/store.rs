@@ -229,33 +229,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn login_failures(
-        &self,
-        subject: &[u8],
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
-        let subject = subject.to_vec();
-        self.pool
-            .read(move |conn| {
-                let (count, oldest): (u32, Option<i64>) = conn
-                    .query_row(
-                        "SELECT count(*), min(at) FROM login_failures WHERE subject = ?1 AND at >= ?2",
-                        params![subject, ms(since)],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(db)?;
-                Ok((count, opt_time(oldest)?))
-            })
-            .await
-    }
-
-    async fn record_login_failure(
+    async fn begin_login_attempt(
         &self,
         subject: &[u8],
         at: DateTime<Utc>,
-        prune_before: DateTime<Utc>,
-        audit: NewAuditRecord,
-    ) -> StoreResult<()> {
+        window_start: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<LoginAttempt> {
         let subject = subject.to_vec();
         self.pool
             .write(move |conn| {
@@ -264,16 +244,40 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                 tx.execute(
                     "DELETE FROM login_failures WHERE at < ?1",
-                    [ms(prune_before)],
+                    [ms(window_start)],
                 )
                 .map_err(db)?;
-                tx.execute(
-                    "INSERT INTO login_failures (subject, at) VALUES (?1, ?2)",
-                    params![subject, ms(at)],
-                )
-                .map_err(db)?;
-                write_audit(&tx, &audit)?;
-                tx.commit().map_err(db)
+                let (count, oldest): (u32, Option<i64>) = tx
+                    .query_row(
+                        "SELECT count(*), min(at) FROM login_failures WHERE subject = ?1",
+                        [&subject],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(db)?;
+                let outcome = if count >= limit {
+                    LoginAttempt::Limited {
+                        oldest: opt_time(oldest)?.unwrap_or(at),
+                    }
+                } else {
+                    tx.execute(
+                        "INSERT INTO login_failures (subject, at) VALUES (?1, ?2)",
+                        params![subject, ms(at)],
+                    )
+                    .map_err(db)?;
+                    LoginAttempt::Allowed(tx.last_insert_rowid())
+                };
+                tx.commit().map_err(db)?;
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn clear_login_attempt(&self, attempt: i64) -> StoreResult<()> {
+        self.pool
+            .write(move |conn| {
+                conn.execute("DELETE FROM login_failures WHERE rowid = ?1", [attempt])
+                    .map_err(db)?;
+                Ok(())
             })
             .await
     }
@@ -330,6 +334,20 @@ impl Store for SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(db)?;
                 rows.into_iter().collect()
+            })
+            .await
+    }
+
+    async fn vault(&self, id: &VaultId) -> StoreResult<Option<VaultRecord>> {
+        let id = id.as_str().to_owned();
+        self.pool
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {VAULT_COLUMNS} FROM vaults v WHERE v.id = ?1"
+                ))
+                .and_then(|mut st| st.query_row([id], vault_row).optional())
+                .map_err(db)?
+                .transpose()
             })
             .await
     }
@@ -770,14 +788,12 @@ impl Store for SqliteStore {
         vault: &VaultId,
         id: &ConnectionId,
         version: i64,
-        owner: &str,
         tokens: TokenWrite,
         audit: NewAuditRecord,
     ) -> StoreResult<bool> {
         let (vault, id) = connection_key(vault, id);
-        let owner = owner.to_owned();
         self.pool
-            .write(move |c| oauth::commit_refresh(c, &vault, &id, version, &owner, tokens, audit))
+            .write(move |c| oauth::commit_refresh(c, &vault, &id, version, tokens, audit))
             .await
     }
 

@@ -33,25 +33,24 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: NewAccount) -> StoreResult<()>;
     async fn account_by_email(&self, email: &Email) -> StoreResult<Option<AccountRecord>>;
 
-    /// Login failures for `subject` since `since`: their count and the oldest one's time.
-    async fn login_failures(
-        &self,
-        subject: &[u8],
-        since: DateTime<Utc>,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)>;
-    /// Records a failed login and its audit record together; prunes failures older than
-    /// `prune_before`.
-    async fn record_login_failure(
+    /// Counts a login attempt against `subject` *before* the password is checked, so
+    /// parallel guesses cannot all pass the limit: in one transaction, prunes attempts
+    /// older than `window_start`, and if fewer than `limit` remain, records this one and
+    /// returns its id; otherwise records nothing and returns the oldest one's time.
+    async fn begin_login_attempt(
         &self,
         subject: &[u8],
         at: DateTime<Utc>,
-        prune_before: DateTime<Utc>,
-        audit: NewAuditRecord,
-    ) -> StoreResult<()>;
+        window_start: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<LoginAttempt>;
+    /// Forgets an attempt that turned out to be a success.
+    async fn clear_login_attempt(&self, attempt: i64) -> StoreResult<()>;
 
     /// Creates a vault with its owner's password slot and its first admin key.
     async fn create_vault(&self, vault: NewVault) -> StoreResult<()>;
     async fn vaults_of_account(&self, account: &AccountId) -> StoreResult<Vec<VaultRecord>>;
+    async fn vault(&self, id: &VaultId) -> StoreResult<Option<VaultRecord>>;
     /// The vault and `account`'s password slot for it, if the account is a member.
     async fn vault_membership(
         &self,
@@ -194,14 +193,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Writes refreshed tokens, fenced: only if the connection is still at `version`
-    /// and `owner` still holds the lease. Bumps the version and frees the lease. Writes
-    /// `audit` in the same transaction.
+    /// (every token write bumps it, so nothing newer is overwritten). Frees the lease.
+    /// Writes `audit` in the same transaction.
     async fn commit_refresh(
         &self,
         vault: &VaultId,
         id: &ConnectionId,
         version: i64,
-        owner: &str,
         tokens: TokenWrite,
         audit: NewAuditRecord,
     ) -> StoreResult<bool>;

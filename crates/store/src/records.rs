@@ -242,15 +242,13 @@ pub struct ConnectSessionRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// What the OAuth callback needs, found by the state's hash: the session, its app, the
-/// vault's public sealing key, and the app's provider spec when it is a custom one.
+/// What the OAuth callback reads, found by the state's hash: the session and its app.
+/// (What it must trust — provider, client id, sealing key — travels inside the
+/// session's state-encrypted secrets, not in editable columns.)
 #[derive(Debug, Clone)]
 pub struct PendingConnect {
     pub session: ConnectSessionRecord,
     pub app: AppRecord,
-    pub sealing_public_key: Vec<u8>,
-    pub sealing_key_id: u32,
-    pub custom_provider_spec: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,4 +343,13 @@ pub struct ConnectionUpsert {
     pub id: ConnectionId,
     pub app_id: AppId,
     pub tokens: TokenWrite,
+}
+
+/// The outcome of [`crate::Store::begin_login_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted; check the password. The id clears it on success.
+    Allowed(i64),
+    /// Over the limit: refused without looking at the password.
+    Limited { oldest: DateTime<Utc> },
 }

@@ -33,6 +33,8 @@ mod providers_apps;
 #[cfg(test)]
 mod refresh;
 #[cfg(test)]
+mod review_fixes;
+#[cfg(test)]
 mod startup;
 #[cfg(test)]
 mod stolen_database;

@@ -131,12 +131,22 @@ pub async fn get_connect_session(
     }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// `Debug` is written by hand: `code` and `state` must never be printed.
+#[derive(Deserialize, IntoParams)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackQuery")
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 fn with_query(url: &str, name: &str, value: &str) -> String {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokenwarden_domain::{AppKey, ConnectionId, Scopes};
+use tokenwarden_domain::{AppKey, ConnectionId, Role, Scopes};
 use tokenwarden_service::{ConnectionView, ImportConnection, TokenOptions, TokenView};
 use utoipa::{IntoParams, ToSchema};
 
@@ -149,6 +149,13 @@ pub async fn import_connection(
     ApiKeyAuth(caller, ctx): ApiKeyAuth,
     ApiJson(body): ApiJson<ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<Connection>)> {
+    if body
+        .refresh_token
+        .as_ref()
+        .is_some_and(|r| r.expose_secret().is_empty() || r.expose_secret().len() > 16 * 1024)
+    {
+        return Err(ApiError::invalid("refresh_token must be 1 to 16384 bytes"));
+    }
     if body.access_token.expose_secret().is_empty()
         || body.access_token.expose_secret().len() > 16 * 1024
     {
@@ -191,6 +198,7 @@ pub async fn get_connection(
     ApiKeyAuth(caller, _): ApiKeyAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Connection>> {
+    caller.require_any(&[Role::Read, Role::Proxy])?;
     let id = connection_id(&id)?;
     Ok(Json(
         state.services.get_connection(&caller, &id).await?.into(),
@@ -222,6 +230,7 @@ pub async fn get_token(
     Path(id): Path<String>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Token>> {
+    caller.require(Role::Read)?;
     let Query(query) = query.map_err(|_| {
         ApiError::invalid("min_ttl must be a number of seconds and force_refresh true or false")
     })?;
@@ -266,6 +275,7 @@ pub async fn refresh_connection(
     ApiKeyAuth(caller, ctx): ApiKeyAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Token>> {
+    caller.require(Role::Connect)?;
     let id = connection_id(&id)?;
     Ok(Json(
         state
@@ -297,6 +307,7 @@ pub async fn delete_connection(
     Path(id): Path<String>,
     query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<StatusCode> {
+    caller.require(Role::Connect)?;
     let Query(query) = query.map_err(|_| ApiError::invalid("force must be true or false"))?;
     let id = connection_id(&id)?;
     state
