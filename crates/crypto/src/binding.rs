@@ -47,6 +47,7 @@ pub struct Binding<'a> {
     purpose: Purpose,
     vault: &'a VaultId,
     object: &'a str,
+    context: &'a str,
 }
 
 impl<'a> Binding<'a> {
@@ -55,20 +56,29 @@ impl<'a> Binding<'a> {
             purpose,
             vault,
             object,
+            context: "",
         }
+    }
+
+    /// Also binds the ciphertext to `context`: what else the row must still say for the
+    /// ciphertext to be valid (a connection's app, an app's provider), so editing that
+    /// column in the database makes the ciphertext unreadable instead of redirecting it.
+    pub fn within(self, context: &'a str) -> Self {
+        Self { context, ..self }
     }
 
     pub fn purpose(&self) -> Purpose {
         self.purpose
     }
 
-    /// The associated data: a domain tag, the envelope header and three length-prefixed
+    /// The associated data: a domain tag, the envelope header and four length-prefixed
     /// fields, so no two distinct bindings encode alike.
     pub(crate) fn aad(&self, header: &[u8]) -> Vec<u8> {
         let fields = [
             self.purpose.as_str().as_bytes(),
             self.vault.as_str().as_bytes(),
             self.object.as_bytes(),
+            self.context.as_bytes(),
         ];
         let mut aad = Vec::with_capacity(
             16 + header.len() + fields.iter().map(|f| f.len() + 4).sum::<usize>(),

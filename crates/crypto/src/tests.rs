@@ -57,6 +57,39 @@ fn a_ciphertext_moved_to_another_row_column_or_vault_fails() {
 }
 
 #[test]
+fn a_ciphertext_whose_context_changed_fails() {
+    let v = vault();
+    let dek = DataKey::generate(KeyId(1));
+    let ct = dek.encrypt(
+        &Binding::new(Purpose::TokenSet, &v, "conn-1").within("app_a"),
+        b"x",
+    );
+    assert!(
+        dek.decrypt(
+            &Binding::new(Purpose::TokenSet, &v, "conn-1").within("app_a"),
+            &ct
+        )
+        .is_ok()
+    );
+    assert!(
+        dek.decrypt(
+            &Binding::new(Purpose::TokenSet, &v, "conn-1").within("app_b"),
+            &ct
+        )
+        .is_err()
+    );
+    assert!(
+        dek.decrypt(&Binding::new(Purpose::TokenSet, &v, "conn-1"), &ct)
+            .is_err()
+    );
+    // Field boundaries are length-prefixed: moving bytes between object and context fails.
+    assert!(
+        dek.decrypt(&Binding::new(Purpose::TokenSet, &v, "conn-1app_a"), &ct)
+            .is_err()
+    );
+}
+
+#[test]
 fn the_wrong_key_fails() {
     let v = vault();
     let b = Binding::new(Purpose::TokenSet, &v, "c");

@@ -1,6 +1,7 @@
 //! OAuth apps: a provider plus client credentials, the secret under the vault DEK.
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use tokenwarden_crypto::{Binding, DataKey, Purpose};
 use tokenwarden_domain::{AppId, AppKey, Role, Scopes, VaultId};
 use tokenwarden_store::{Actor, AppRecord, AppStatus, AppUpdate};
@@ -31,8 +32,27 @@ fn check_credential(what: &str, value: &str) -> ServiceResult<()> {
     Ok(())
 }
 
-pub(crate) fn client_secret_binding<'a>(vault: &'a VaultId, app: &'a AppId) -> Binding<'a> {
-    Binding::new(Purpose::ClientSecret, vault, app.as_str())
+/// What a client secret is bound to besides its app: the app's provider key and, for a
+/// vault's own provider, a digest of its definition. An operator who points the app at
+/// another provider, or edits the custom provider's endpoints in the database, makes
+/// the secret unreadable instead of sending it (and refresh tokens) elsewhere.
+pub(crate) fn provider_context(provider_key: &str, custom_spec: Option<&str>) -> String {
+    match custom_spec {
+        Some(spec) => {
+            let digest = Sha256::digest(spec.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{provider_key}#{hex}")
+        }
+        None => format!("{provider_key}#builtin"),
+    }
+}
+
+pub(crate) fn client_secret_binding<'a>(
+    vault: &'a VaultId,
+    app: &'a AppId,
+    provider_context: &'a str,
+) -> Binding<'a> {
+    Binding::new(Purpose::ClientSecret, vault, app.as_str()).within(provider_context)
 }
 
 /// A validated `PATCH /v1/apps/{key}`; `None` leaves a field as it is.
@@ -67,9 +87,11 @@ impl Services {
         &self,
         dek: &DataKey,
         app: &AppRecord,
+        custom_spec: Option<&str>,
     ) -> ServiceResult<SecretString> {
+        let context = provider_context(&app.provider_key, custom_spec);
         let plain = dek.decrypt(
-            &client_secret_binding(&app.vault_id, &app.id),
+            &client_secret_binding(&app.vault_id, &app.id, &context),
             &app.client_secret,
         )?;
         let text = std::str::from_utf8(plain.as_bytes()).map_err(ServiceError::internal)?;
@@ -95,8 +117,9 @@ impl Services {
         let dek = caller.data_key()?;
         let now = self.clock.now();
         let id = AppId::generate(&mut rand::thread_rng());
+        let context = provider_context(&new.provider, custom.as_ref().map(|p| p.spec.as_str()));
         let client_secret = dek.encrypt(
-            &client_secret_binding(&caller.vault_id, &id),
+            &client_secret_binding(&caller.vault_id, &id, &context),
             new.client_secret.expose_secret().as_bytes(),
         );
         let record = AppRecord {
@@ -159,9 +182,17 @@ impl Services {
         let client_secret = match client_secret {
             Some(secret) => {
                 check_credential("client_secret", secret.expose_secret())?;
+                let custom = self
+                    .store
+                    .provider(&caller.vault_id, &current.provider_key)
+                    .await?;
+                let context = provider_context(
+                    &current.provider_key,
+                    custom.as_ref().map(|p| p.spec.as_str()),
+                );
                 let dek = caller.data_key()?;
                 Some(dek.encrypt(
-                    &client_secret_binding(&caller.vault_id, &current.id),
+                    &client_secret_binding(&caller.vault_id, &current.id, &context),
                     secret.expose_secret().as_bytes(),
                 ))
             }

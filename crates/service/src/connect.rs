@@ -142,12 +142,16 @@ fn state_key(state: &str) -> DataKey {
     DataKey::derive_from_secret(state.as_bytes(), b"tokenwarden/connect-session/v1")
 }
 
+/// Where a token set belongs: its connection, within its app — so moving a connection
+/// to another app in the database makes its tokens unreadable rather than sending them
+/// to that app's provider.
 pub(crate) fn token_binding<'a>(
     purpose: Purpose,
     vault: &'a tokenwarden_domain::VaultId,
     connection: &'a ConnectionId,
+    app: &'a AppId,
 ) -> Binding<'a> {
-    Binding::new(purpose, vault, connection.as_str())
+    Binding::new(purpose, vault, connection.as_str()).within(app.as_str())
 }
 
 impl Services {
@@ -212,7 +216,8 @@ impl Services {
         let def =
             self.provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?;
         let dek = caller.data_key()?;
-        let client_secret = self.open_client_secret(&dek, &app)?;
+        let client_secret =
+            self.open_client_secret(&dek, &app, custom.as_ref().map(|p| p.spec.as_str()))?;
         let vault = self
             .store
             .vault(&caller.vault_id)
@@ -509,6 +514,7 @@ impl Services {
                     Purpose::SealedTokenSet,
                     &session.vault_id,
                     &session.connection_id,
+                    &app.id,
                 ),
                 &set.to_bytes().map_err(|_| "internal")?,
             )

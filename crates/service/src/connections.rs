@@ -158,7 +158,12 @@ impl Services {
         };
         let now = self.clock.now();
         let token_set = dek.encrypt(
-            &token_binding(Purpose::TokenSet, &caller.vault_id, &import.connection_id),
+            &token_binding(
+                Purpose::TokenSet,
+                &caller.vault_id,
+                &import.connection_id,
+                &app.id,
+            ),
             &set.to_bytes()?,
         );
         let audit = record_for(
@@ -212,7 +217,7 @@ impl Services {
         match c.token_format {
             TokenFormat::DataKey => {
                 let plain = dek.decrypt(
-                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
                     &c.token_set,
                 )?;
                 TokenSet::from_plaintext(&plain)
@@ -229,14 +234,14 @@ impl Services {
                 let sk =
                     SealingPrivateKey::from_bytes(KeyId(row.sealing_key_id), sk_plain.as_bytes())?;
                 let plain = sk.open(
-                    &token_binding(Purpose::SealedTokenSet, &c.vault_id, &c.id),
+                    &token_binding(Purpose::SealedTokenSet, &c.vault_id, &c.id, &c.app_id),
                     &c.token_set,
                 )?;
                 let set = TokenSet::from_plaintext(&plain)?;
                 // The first key holder to read it moves it under the DEK; losing this
                 // race to a newer write is fine (the newer write wins).
                 let rewrapped = dek.encrypt(
-                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
                     plain.as_bytes(),
                 );
                 if let Err(e) = self
@@ -387,7 +392,11 @@ impl Services {
         let set = self.open_token_set(dek, row).await?;
         let credentials = ClientCredentials {
             client_id: row.app.client_id.clone(),
-            client_secret: self.open_client_secret(dek, &row.app)?,
+            client_secret: self.open_client_secret(
+                dek,
+                &row.app,
+                row.custom_provider_spec.as_deref(),
+            )?,
         };
         if let Some(rt) = &set.refresh_token {
             let rt = RefreshToken::new(rt.clone());

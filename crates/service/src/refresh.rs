@@ -38,11 +38,26 @@ type LockKey = (String, String);
 /// Per-connection local mutexes, dropped when nobody waits on them.
 #[derive(Debug, Default)]
 pub(crate) struct RefreshLocks {
-    map: Mutex<HashMap<LockKey, Weak<tokio::sync::Mutex<()>>>>,
+    map: Mutex<HashMap<LockKey, Weak<LocalLock>>>,
 }
 
+/// The local lock of one connection. It holds the last transient failure of a refresh
+/// at the version it was tried on, so callers queued behind a failing refresh share its
+/// answer instead of each running the whole retry cycle against a struggling provider.
+type LocalLock = tokio::sync::Mutex<Option<RecentFailure>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct RecentFailure {
+    at: std::time::Instant,
+    version: i64,
+    retry_after_secs: Option<u64>,
+}
+
+/// How long a transient refresh failure is shared with callers that queued behind it.
+const FAILURE_SHARING: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl RefreshLocks {
-    fn get(&self, key: LockKey) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, key: LockKey) -> Arc<LocalLock> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = map.get(&key).and_then(Weak::upgrade) {
             return existing;
@@ -50,7 +65,7 @@ impl RefreshLocks {
         if map.len() > 1024 {
             map.retain(|_, w| w.strong_count() > 0);
         }
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let lock = Arc::new(tokio::sync::Mutex::new(None));
         map.insert(key, Arc::downgrade(&lock));
         lock
     }
@@ -89,7 +104,7 @@ impl Services {
         let lock = self
             .refresh_locks
             .get((caller.vault_id.to_string(), row.connection.id.to_string()));
-        let _local = lock.lock().await;
+        let mut local = lock.lock().await;
         let lease = Duration::seconds(self.config.refresh_lease_secs as i64);
         let give_up = self.clock.now() + lease + Duration::seconds(5);
         let mut current = row;
@@ -110,6 +125,14 @@ impl Services {
             if Self::app_is_blocked(&current) {
                 return Err(ServiceError::AppBlocked);
             }
+            if let Some(failure) = local.as_ref()
+                && failure.version == c.version
+                && failure.at.elapsed() < FAILURE_SHARING
+            {
+                return Err(ServiceError::ProviderUnavailable {
+                    retry_after_secs: failure.retry_after_secs,
+                });
+            }
             let now = self.clock.now();
             let owner = lease_owner();
             if self
@@ -117,9 +140,21 @@ impl Services {
                 .acquire_refresh_lease(&c.vault_id, &c.id, c.version, &owner, now + lease, now)
                 .await?
             {
-                return self
+                let version = c.version;
+                let result = self
                     .refresh_as_owner(caller, dek, current, &owner, ctx)
                     .await;
+                *local = match &result {
+                    Err(ServiceError::ProviderUnavailable { retry_after_secs }) => {
+                        Some(RecentFailure {
+                            at: std::time::Instant::now(),
+                            version,
+                            retry_after_secs: *retry_after_secs,
+                        })
+                    }
+                    _ => None,
+                };
+                return result;
             }
             if now > give_up {
                 return Err(ServiceError::ProviderUnavailable {
@@ -154,7 +189,7 @@ impl Services {
             Ok((new_set, scopes)) => {
                 let now = self.clock.now();
                 let token_set = dek.encrypt(
-                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id),
+                    &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
                     &new_set.to_bytes()?,
                 );
                 let audit = record_for(caller, ctx, now, "connection.refresh", c.id.as_str());
@@ -228,7 +263,11 @@ impl Services {
             self.provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?;
         let credentials = ClientCredentials {
             client_id: row.app.client_id.clone(),
-            client_secret: self.open_client_secret(dek, &row.app)?,
+            client_secret: self.open_client_secret(
+                dek,
+                &row.app,
+                row.custom_provider_spec.as_deref(),
+            )?,
         };
         let Some(refresh_token) = old.refresh_token.clone() else {
             return Err(RefreshFailure::Other(ServiceError::Conflict(

@@ -239,3 +239,38 @@ async fn invalid_grant_marks_the_connection_needs_reauth_and_later_reads_do_not_
     let token = env.token("c1", "").await.expect_json(StatusCode::OK);
     assert_eq!(token["access_token"], env.grant().access_token.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callers_queued_behind_a_failing_refresh_share_its_answer() {
+    let env = std::sync::Arc::new(oauth_env().await);
+    env.connect_expiring("c1").await;
+    env.provider
+        .push_fault(Fault::always(FaultKind::ServiceUnavailable).refresh_only());
+    let calls = env.provider.refresh_calls();
+
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move { env.token("c1", "").await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+
+    for answer in &answers {
+        assert_problem(
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            UNAVAILABLE,
+        );
+    }
+    let made = env.provider.refresh_calls() - calls;
+    report(format_args!(
+        "10 callers behind a failing provider: {made} refresh calls"
+    ));
+    // One retry cycle (3 attempts) for all ten callers, not ten cycles.
+    assert_eq!(made, 3);
+}

@@ -147,3 +147,49 @@ async fn parallel_wrong_passwords_cannot_slip_past_the_limit() {
     assert_eq!(unauthorized, 5);
     assert_eq!(limited, 7);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_who_redirects_the_token_endpoint_gets_no_refresh_token() {
+    let env = oauth_env().await;
+    let (_, page) = env.connect("c1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    env.token("c1", "").await.expect_json(StatusCode::OK);
+    let catcher =
+        tokenwarden_fake_provider::FakeProvider::start(crate::oauth_support::provider_config())
+            .await
+            .unwrap();
+    writable_db(&env.app.db_path)
+        .execute(
+            "UPDATE providers SET spec = json_set(spec, '$.token_url', ?1)",
+            [catcher.token_endpoint()],
+        )
+        .unwrap();
+
+    let answer = env.token("c1", "?force_refresh=true").await;
+
+    // The client secret is bound to the provider definition it was registered with:
+    // the edited definition cannot open it, so nothing is sent anywhere.
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(catcher.token_calls(), 0);
+    assert_eq!(env.provider.refresh_calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_who_moves_a_connection_to_another_app_makes_it_unreadable() {
+    let env = oauth_env().await;
+    let (_, page) = env.connect("c1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    env.token("c1", "").await.expect_json(StatusCode::OK);
+    let other = create_app(&env.app, &env.vault.admin_key, "other", &["openid"]).await;
+    writable_db(&env.app.db_path)
+        .execute(
+            "UPDATE connections SET app_id = ?1 WHERE id = 'c1'",
+            [other["id"].as_str().unwrap()],
+        )
+        .unwrap();
+
+    let answer = env.token("c1", "?force_refresh=true").await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(env.provider.refresh_calls(), 0);
+}
