@@ -138,6 +138,25 @@ fn state_hash(state: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The audit record of a callback: nobody is authenticated there, so the actor is
+/// anonymous and the session names the vault and connection.
+fn connect_audit(
+    ctx: &RequestContext,
+    at: DateTime<Utc>,
+    session: &ConnectSessionRecord,
+    outcome: &'static str,
+) -> tokenwarden_store::NewAuditRecord {
+    record(
+        ctx,
+        at,
+        Some(&session.vault_id),
+        Actor::Anonymous,
+        "connection.connect",
+        Some(session.connection_id.to_string()),
+        outcome,
+    )
+}
+
 fn state_key(state: &str) -> DataKey {
     DataKey::derive_from_secret(state.as_bytes(), b"tokenwarden/connect-session/v1")
 }
@@ -382,15 +401,7 @@ impl Services {
             }),
             Err(error) => {
                 let at = self.clock.now();
-                let audit = record(
-                    ctx,
-                    at,
-                    Some(&session.vault_id),
-                    Actor::Anonymous,
-                    "connection.connect",
-                    Some(session.connection_id.to_string()),
-                    "failed",
-                );
+                let audit = connect_audit(ctx, at, session, "failed");
                 self.store
                     .fail_connect(&session.id, error, at, audit)
                     .await
@@ -520,15 +531,7 @@ impl Services {
             )
             .map_err(|_| "internal")?;
         let at = self.clock.now();
-        let audit = record(
-            ctx,
-            at,
-            Some(&session.vault_id),
-            Actor::Anonymous,
-            "connection.connect",
-            Some(session.connection_id.to_string()),
-            "success",
-        );
+        let audit = connect_audit(ctx, at, session, "success");
         self.store
             .finish_connect(
                 &session.id,

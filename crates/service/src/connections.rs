@@ -398,28 +398,25 @@ impl Services {
                 row.custom_provider_spec.as_deref(),
             )?,
         };
-        if let Some(rt) = &set.refresh_token {
-            let rt = RefreshToken::new(rt.clone());
+        // RFC 7009 §2.1: revoking the refresh token first lets the provider drop the
+        // whole grant; the access token follows in case it does not.
+        let refresh = set.refresh_token.clone().map(RefreshToken::new);
+        let access = AccessToken::new(set.access_token.clone());
+        let tokens = refresh
+            .iter()
+            .map(RevocableToken::Refresh)
+            .chain(std::iter::once(RevocableToken::Access(&access)));
+        for token in tokens {
             revoke(
                 &self.oauth.http,
                 &def,
                 &credentials,
-                RevocableToken::Refresh(&rt),
+                token,
                 self.clock.now(),
             )
             .await
             .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
         }
-        let at = AccessToken::new(set.access_token.clone());
-        revoke(
-            &self.oauth.http,
-            &def,
-            &credentials,
-            RevocableToken::Access(&at),
-            self.clock.now(),
-        )
-        .await
-        .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
         Ok(())
     }
 
