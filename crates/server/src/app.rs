@@ -146,7 +146,7 @@ impl App {
         )
         .map_err(StartupError::OAuth)?;
         let state = AppState {
-            services: Arc::new(services),
+            services,
             metrics: Arc::new(Metrics::new()),
         };
         let mut router = router(state.clone());

@@ -69,6 +69,8 @@ pub struct Services {
     kdf_permits: Arc<Semaphore>,
     oauth: providers::OAuthRuntime,
     refresh_locks: refresh::RefreshLocks,
+    /// Itself, for work that must outlive the request that started it (a refresh).
+    me: std::sync::Weak<Services>,
     /// Parameters for the unknown-account path of login, so it costs what a known
     /// account costs.
     dummy_kdf: PasswordKdf,
@@ -89,22 +91,23 @@ impl Services {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
         master_key: Option<MasterKey>,
-    ) -> ServiceResult<Self> {
+    ) -> ServiceResult<Arc<Self>> {
         let kdf_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
         let oauth = providers::OAuthRuntime::new(
             config.allow_loopback_providers,
             config.extra_providers.clone(),
         )?;
-        Ok(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             store,
             clock,
             oauth,
             refresh_locks: Default::default(),
+            me: me.clone(),
             config,
             master_key: master_key.map(Arc::new),
             kdf_permits: Arc::new(Semaphore::new(kdf_slots)),
             dummy_kdf: PasswordKdf::new_random(),
-        })
+        }))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

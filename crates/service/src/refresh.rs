@@ -24,11 +24,10 @@ use chrono::Duration;
 use tokenwarden_crypto::{DataKey, Purpose};
 use tokenwarden_domain::Scopes;
 use tokenwarden_oauth::{ClientCredentials, RefreshToken, TokenError, refresh};
-use tokenwarden_store::{ConnectionForToken, ConnectionStatus, TokenFormat, TokenWrite};
+use tokenwarden_store::{Actor, ConnectionForToken, ConnectionStatus, TokenFormat, TokenWrite};
 use tracing::{info, warn};
 
-use crate::apps::record_for;
-use crate::audit::RequestContext;
+use crate::audit::{RequestContext, record};
 use crate::connect::token_binding;
 use crate::token_set::TokenSet;
 use crate::{Caller, ServiceError, ServiceResult, Services};
@@ -79,13 +78,9 @@ fn lease_owner() -> String {
 }
 
 impl Services {
-    async fn reread(
-        &self,
-        caller: &Caller,
-        row: &ConnectionForToken,
-    ) -> ServiceResult<ConnectionForToken> {
+    async fn reread(&self, row: &ConnectionForToken) -> ServiceResult<ConnectionForToken> {
         self.store
-            .connection_for_token(&caller.vault_id, &row.connection.id)
+            .connection_for_token(&row.connection.vault_id, &row.connection.id)
             .await?
             .ok_or(ServiceError::NotFound("connection"))
     }
@@ -109,7 +104,7 @@ impl Services {
         let give_up = self.clock.now() + lease + Duration::seconds(5);
         let mut current = row;
         loop {
-            current = self.reread(caller, &current).await?;
+            current = self.reread(&current).await?;
             let c = &current.connection;
             if c.version != seen_version {
                 // Someone refreshed (or reconnected) while we waited: use theirs.
@@ -141,9 +136,7 @@ impl Services {
                 .await?
             {
                 let version = c.version;
-                let result = self
-                    .refresh_as_owner(caller, dek, current, &owner, ctx)
-                    .await;
+                let result = self.refresh_as_owner(caller, current, &owner, ctx).await;
                 *local = match &result {
                     Err(ServiceError::ProviderUnavailable { retry_after_secs }) => {
                         Some(RecentFailure {
@@ -165,14 +158,47 @@ impl Services {
         }
     }
 
+    /// Runs the refresh in a task of its own: if the caller goes away (a client
+    /// timeout drops the request), the provider call and the commit of a rotated refresh
+    /// token still finish, so the token the provider just issued is never lost.
     async fn refresh_as_owner(
         &self,
         caller: &Caller,
-        dek: &DataKey,
         row: ConnectionForToken,
         owner: &str,
         ctx: &RequestContext,
     ) -> ServiceResult<(TokenSet, bool)> {
+        let me = self.me.upgrade().ok_or_else(|| {
+            ServiceError::internal(std::io::Error::other("the services are shutting down"))
+        })?;
+        let dek = caller.data_key()?;
+        let actor = Actor::ApiKey(caller.key_id.clone());
+        let owner = owner.to_owned();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { me.refresh_detached(&dek, row, &owner, actor, &ctx).await })
+            .await
+            .map_err(ServiceError::internal)?
+    }
+
+    async fn refresh_detached(
+        &self,
+        dek: &DataKey,
+        row: ConnectionForToken,
+        owner: &str,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(TokenSet, bool)> {
+        let audit = |outcome: &'static str| {
+            record(
+                ctx,
+                self.clock.now(),
+                Some(&row.connection.vault_id),
+                actor.clone(),
+                "connection.refresh",
+                Some(row.connection.id.to_string()),
+                outcome,
+            )
+        };
         // Stop before the lease runs out, so nobody else can have taken over while we
         // still talk to the provider.
         let budget =
@@ -192,7 +218,6 @@ impl Services {
                     &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
                     &new_set.to_bytes()?,
                 );
-                let audit = record_for(caller, ctx, now, "connection.refresh", c.id.as_str());
                 let committed = self
                     .store
                     .commit_refresh(
@@ -207,7 +232,7 @@ impl Services {
                             scopes,
                             at: now,
                         },
-                        audit,
+                        audit("success"),
                     )
                     .await?;
                 if committed {
@@ -216,25 +241,17 @@ impl Services {
                 }
                 // Fenced out: our lease expired and a newer write exists. Ours loses.
                 warn!(connection.id = %c.id, "refresh result discarded: a newer token was written");
-                let newer = self.reread(caller, &row).await?;
+                let newer = self.reread(&row).await?;
                 Ok((self.open_token_set(dek, &newer).await?, true))
             }
             Err(RefreshFailure::InvalidGrant) => {
                 // A racing refresh may have rotated the token under us: re-read once.
-                let again = self.reread(caller, &row).await?;
+                let again = self.reread(&row).await?;
                 if again.connection.version != c.version {
                     return Ok((self.open_token_set(dek, &again).await?, true));
                 }
-                let mut audit = record_for(
-                    caller,
-                    ctx,
-                    self.clock.now(),
-                    "connection.refresh",
-                    c.id.as_str(),
-                );
-                audit.outcome = "needs_reauth";
                 self.store
-                    .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit)
+                    .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit("needs_reauth"))
                     .await?;
                 warn!(connection.id = %c.id, "refresh token refused: connection needs re-authorisation");
                 Err(ServiceError::NeedsReauth)

@@ -193,3 +193,34 @@ async fn an_operator_who_moves_a_connection_to_another_app_makes_it_unreadable()
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(env.provider.refresh_calls(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_who_gives_up_mid_refresh_does_not_lose_the_rotated_token() {
+    let env = oauth_env().await;
+    env.connect_expiring("c1").await;
+    env.provider
+        .set_token_latency(std::time::Duration::from_millis(800));
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+
+    let gave_up = impatient
+        .get(env.app.url("/v1/connections/c1/token"))
+        .bearer_auth(&env.read_key)
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client was meant to time out");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    env.provider.set_token_latency(std::time::Duration::ZERO);
+
+    let token = env.token("c1", "").await.expect_json(StatusCode::OK);
+
+    // The refresh the first caller started finished and was committed without it.
+    assert_eq!(env.provider.refresh_calls(), 1);
+    assert_eq!(env.provider.reuse_detections(), 0);
+    assert_eq!(
+        token["access_token"].as_str(),
+        env.grant().access_token.as_deref()
+    );
+}
