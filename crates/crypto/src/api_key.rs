@@ -147,10 +147,6 @@ pub struct ApiKeyMaterial {
 pub struct LookupHash([u8; 32]);
 
 impl LookupHash {
-    pub fn from_stored(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(Self)
-    }
-
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

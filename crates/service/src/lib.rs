@@ -110,10 +110,6 @@ impl Services {
         }))
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Whether the database answers.
     pub async fn ready(&self) -> ServiceResult<()> {
         self.store.ping().await.map_err(ServiceError::from)

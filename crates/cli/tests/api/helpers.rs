@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 use tokenwarden_testing::TestApp;
@@ -96,7 +96,18 @@ pub async fn call(
     auth: Auth<'_>,
     body: Option<Body>,
 ) -> Answer {
-    let mut request = app.client.request(method, app.url(path));
+    fetch(&app.client, method, &app.url(path), auth, body).await
+}
+
+/// A request to an absolute URL (a browser following a redirect), read whole.
+pub async fn fetch(
+    client: &Client,
+    method: Method,
+    url: &str,
+    auth: Auth<'_>,
+    body: Option<Body>,
+) -> Answer {
+    let mut request = client.request(method, url);
     request = match auth {
         Auth::None => request,
         Auth::Bearer(key) => request.header("authorization", format!("Bearer {key}")),

@@ -11,6 +11,7 @@ use tokenwarden_fake_provider::{
 use tokenwarden_testing::{SpawnOptions, TestApp, TestVault, spawn_app_with};
 use url::Url;
 
+pub use crate::helpers::fetch;
 use crate::helpers::{Answer, Auth, Body, PASSWORD, open_db};
 
 pub const CLIENT_ID: &str = "tw-test-client";
@@ -50,40 +51,6 @@ pub async fn send(
         body.map(Body::json),
     )
     .await
-}
-
-/// A request to an absolute URL (a browser following a redirect), read whole.
-pub async fn fetch(
-    client: &Client,
-    method: Method,
-    url: &str,
-    auth: Auth<'_>,
-    body: Option<Body>,
-) -> Answer {
-    let mut request = client.request(method, url);
-    request = match auth {
-        Auth::None => request,
-        Auth::Bearer(key) => request.header("authorization", format!("Bearer {key}")),
-        Auth::Basic(email, password) => {
-            request.header("authorization", TestApp::basic(email, password))
-        }
-        Auth::Raw(value) => request.header("authorization", value),
-    };
-    if let Some(body) = body {
-        if let Some(ct) = body.content_type {
-            request = request.header("content-type", ct);
-        }
-        request = request.body(body.bytes);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    Answer {
-        status,
-        headers,
-        text,
-    }
 }
 
 /// A client that follows no redirects, as the tests' browser.

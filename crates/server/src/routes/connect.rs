@@ -39,7 +39,8 @@ pub struct ConnectSessionCreated {
     connection_id: ConnectionId,
     /// Send the person's browser here.
     authorization_url: String,
-    /// A page that starts the flow; for now the same as `authorization_url`'s start.
+    /// A link a person can open without an API key. Until connect-link pages exist
+    /// (spend-once button, browser-binding cookie) it is the authorization URL itself.
     connect_link: String,
     expires_at: DateTime<Utc>,
 }
