@@ -313,6 +313,7 @@ impl Services {
             created_at: now,
             expires_at,
             finished_at: None,
+            link: None,
         };
         let audit = record_for(caller, ctx, now, "connect_session.create", id.as_str());
         self.store.create_connect_session(session, audit).await?;

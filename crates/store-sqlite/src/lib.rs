@@ -6,6 +6,7 @@
 //! point read this way runs about twice as fast as through sqlx, and bounding the
 //! threads matters: tokio's default blocking pool of 512 threads halved throughput.
 
+mod audit;
 mod convert;
 mod migrations;
 mod oauth;

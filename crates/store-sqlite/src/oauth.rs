@@ -5,12 +5,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, VaultId};
 use tokenwarden_store::*;
 
+use crate::audit::write_audit;
 use crate::convert::{db, ms, opt_ms, parsed, sql_error, time};
 use crate::rows::{
     self, APP_COLUMN_COUNT, APP_COLUMNS, CONNECTION_COLUMN_COUNT, CONNECTION_COLUMNS,
     SESSION_COLUMN_COUNT, SESSION_COLUMNS, scopes_json,
 };
-use crate::store::write_audit;
 
 fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
@@ -205,8 +205,8 @@ pub(crate) fn create_connect_session(
 ) -> Result<(), StoreError> {
     let tx = immediate(conn)?;
     tx.execute(
-        "INSERT INTO connect_sessions (id, vault_id, app_id, connection_id, state_hash, secrets, scopes, return_to, status, error, created_by, created_at, expires_at, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12, NULL)",
+        "INSERT INTO connect_sessions (id, vault_id, app_id, connection_id, state_hash, secrets, scopes, return_to, status, error, created_by, created_at, expires_at, finished_at, link_hash, link_secret, link_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12, NULL, ?13, ?14, ?15)",
         params![
             s.id.as_str(),
             s.vault_id.as_str(),
@@ -219,7 +219,10 @@ pub(crate) fn create_connect_session(
             s.status.as_str(),
             s.created_by,
             ms(s.created_at),
-            ms(s.expires_at)
+            ms(s.expires_at),
+            s.link.as_ref().map(|l| l.hash.as_slice()),
+            s.link.as_ref().map(|l| l.sealed_url.as_slice()),
+            s.link.as_ref().map(|l| ms(l.expires_at)),
         ],
     )
     .map_err(sql_error("connect session"))?;
@@ -269,6 +272,65 @@ pub(crate) fn pending_connect(
         })
     })
     .transpose()
+}
+
+pub(crate) fn connect_link(
+    conn: &mut Connection,
+    link_hash: &[u8],
+) -> Result<Option<ConnectLinkView>, StoreError> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}, v.name
+         FROM connect_sessions s
+         JOIN apps a ON a.id = s.app_id
+         JOIN vaults v ON v.id = s.vault_id
+         WHERE s.link_hash = ?1"
+    );
+    let row = conn
+        .prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_row([link_hash], |r| {
+                Ok((
+                    rows::session(r, 0)?,
+                    rows::app(r, SESSION_COLUMN_COUNT)?,
+                    r.get::<_, String>(SESSION_COLUMN_COUNT + APP_COLUMN_COUNT)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    row.map(|(session, app, vault_name)| {
+        Ok(ConnectLinkView {
+            session: session?,
+            app: app?,
+            vault_name,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn spend_connect_link(
+    conn: &mut Connection,
+    id: &str,
+    binding_hash: &[u8],
+    now: DateTime<Utc>,
+    state_expires_at: DateTime<Utc>,
+    audit: NewAuditRecord,
+) -> Result<bool, StoreError> {
+    let tx = immediate(conn)?;
+    let changed = tx
+        .execute(
+            "UPDATE connect_sessions
+             SET link_spent_at = ?2, binding_hash = ?3, expires_at = ?4
+             WHERE id = ?1 AND status = 'pending' AND link_hash IS NOT NULL
+               AND link_spent_at IS NULL AND link_expires_at > ?2",
+            params![id, ms(now), binding_hash, ms(state_expires_at)],
+        )
+        .map_err(db)?;
+    if changed == 1 {
+        write_audit(&tx, &audit)?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(changed == 1)
 }
 
 pub(crate) fn begin_exchange(

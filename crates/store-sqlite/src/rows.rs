@@ -47,8 +47,8 @@ pub(crate) fn app(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<AppRecord
     })())
 }
 
-pub(crate) const SESSION_COLUMNS: &str = "s.id, s.vault_id, s.app_id, s.connection_id, s.state_hash, s.secrets, s.scopes, s.return_to, s.status, s.error, s.created_by, s.created_at, s.expires_at, s.finished_at";
-pub(crate) const SESSION_COLUMN_COUNT: usize = 14;
+pub(crate) const SESSION_COLUMNS: &str = "s.id, s.vault_id, s.app_id, s.connection_id, s.state_hash, s.secrets, s.scopes, s.return_to, s.status, s.error, s.created_by, s.created_at, s.expires_at, s.finished_at, s.link_hash, s.link_secret, s.link_expires_at, s.link_spent_at, s.binding_hash";
+pub(crate) const SESSION_COLUMN_COUNT: usize = 19;
 
 pub(crate) fn session(
     row: &Row<'_>,
@@ -68,7 +68,23 @@ pub(crate) fn session(
     let created_at: i64 = row.get(at + 11)?;
     let expires_at: i64 = row.get(at + 12)?;
     let finished_at: Option<i64> = row.get(at + 13)?;
+    let link_hash: Option<Vec<u8>> = row.get(at + 14)?;
+    let link_secret: Option<Vec<u8>> = row.get(at + 15)?;
+    let link_expires_at: Option<i64> = row.get(at + 16)?;
+    let link_spent_at: Option<i64> = row.get(at + 17)?;
+    let binding_hash: Option<Vec<u8>> = row.get(at + 18)?;
     Ok((|| {
+        let link = match (link_hash, link_secret, link_expires_at) {
+            (Some(hash), Some(sealed_url), Some(expires_at)) => Some(ConnectLinkRecord {
+                hash,
+                sealed_url,
+                expires_at: time(expires_at)?,
+                spent_at: opt_time(link_spent_at)?,
+                binding_hash,
+            }),
+            (None, None, None) => None,
+            _ => return Err(StoreError::Corrupt("connect_sessions.link_*".into())),
+        };
         Ok(ConnectSessionRecord {
             id: parsed("connect_sessions.id", ConnectSessionId::parse(&id))?,
             vault_id: parsed("connect_sessions.vault_id", VaultId::parse(&vault_id))?,
@@ -88,6 +104,7 @@ pub(crate) fn session(
             created_at: time(created_at)?,
             expires_at: time(expires_at)?,
             finished_at: opt_time(finished_at)?,
+            link,
         })
     })())
 }

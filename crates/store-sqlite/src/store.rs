@@ -12,6 +12,7 @@ use tokenwarden_domain::{
 use tokenwarden_store::*;
 
 use crate::SqliteUrl;
+use crate::audit::{self, write_audit};
 use crate::convert::{db, ms, opt_ms, opt_time, parsed, sql_error, time};
 use crate::migrations::migrations;
 use crate::oauth::{self, connection_key};
@@ -42,33 +43,6 @@ impl SqliteStore {
         })?;
         Ok(Self { pool })
     }
-}
-
-pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
-    let (key_id, account_id) = match &a.actor {
-        Actor::ApiKey(k) => (Some(k.as_str()), None),
-        Actor::Account(acc) => (None, Some(acc.as_str())),
-        Actor::Anonymous => (None, None),
-    };
-    conn.prepare_cached(
-        "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            a.id.as_str(),
-            a.vault_id.as_ref().map(VaultId::as_str),
-            ms(a.at),
-            key_id,
-            account_id,
-            a.action,
-            a.target,
-            a.outcome,
-            a.ip,
-        ])
-    })
-    .map_err(db)?;
-    Ok(())
 }
 
 fn insert_api_key(conn: &Connection, k: &NewApiKey) -> Result<(), StoreError> {
@@ -522,7 +496,13 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
         self.pool
-            .write(move |conn| write_audit(conn, &record))
+            .write(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                write_audit(&tx, &record)?;
+                tx.commit().map_err(db)
+            })
             .await
     }
 
@@ -535,53 +515,23 @@ impl Store for SqliteStore {
         let vault = vault.as_str().to_owned();
         let before = before.map(|b| b.as_str().to_owned());
         self.pool
-            .read(move |conn| {
-                let mut st = conn
-                    .prepare_cached(
-                        "SELECT seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip
-                         FROM audit_log
-                         WHERE vault_id = ?1
-                           AND (?2 IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = ?2 AND vault_id = ?1), 0))
-                         ORDER BY seq DESC LIMIT ?3",
-                    )
-                    .map_err(db)?;
-                let rows = st
-                    .query_map(params![vault, before, limit], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<String>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, String>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, String>(8)?,
-                            r.get::<_, Option<String>>(9)?,
-                        ))
-                    })
-                    .map_err(db)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(db)?;
-                rows.into_iter()
-                    .map(|(seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip)| {
-                        Ok(AuditRecord {
-                            seq,
-                            id: parsed("audit_log.id", AuditId::parse(&id))?,
-                            vault_id: vault_id
-                                .map(|v| parsed("audit_log.vault_id", VaultId::parse(&v)))
-                                .transpose()?,
-                            at: time(at)?,
-                            key_id,
-                            account_id,
-                            action,
-                            target,
-                            outcome,
-                            ip,
-                        })
-                    })
-                    .collect()
-            })
+            .read(move |conn| audit::list_audit(conn, &vault, limit, before.as_deref()))
+            .await
+    }
+
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
+        self.pool.read(audit::audit_heads).await
+    }
+
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChainedAuditRecord>> {
+        let chain = chain.to_owned();
+        self.pool
+            .read(move |conn| audit::audit_chain(conn, &chain, after_seq, limit))
             .await
     }
 
@@ -671,6 +621,30 @@ impl Store for SqliteStore {
         let (vault, id) = (vault.as_str().to_owned(), id.as_str().to_owned());
         self.pool
             .read(move |c| oauth::connect_session(c, &vault, &id))
+            .await
+    }
+
+    async fn connect_link(&self, link_hash: &[u8]) -> StoreResult<Option<ConnectLinkView>> {
+        let link_hash = link_hash.to_vec();
+        self.pool
+            .read(move |c| oauth::connect_link(c, &link_hash))
+            .await
+    }
+
+    async fn spend_connect_link(
+        &self,
+        id: &ConnectSessionId,
+        binding_hash: &[u8],
+        now: DateTime<Utc>,
+        state_expires_at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool> {
+        let id = id.as_str().to_owned();
+        let binding_hash = binding_hash.to_vec();
+        self.pool
+            .write(move |c| {
+                oauth::spend_connect_link(c, &id, &binding_hash, now, state_expires_at, audit)
+            })
             .await
     }
 

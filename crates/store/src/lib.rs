@@ -3,6 +3,7 @@
 //! hashes exactly as the crypto layer produced them; the store never sees a plaintext
 //! secret.
 
+pub mod audit;
 mod error;
 mod records;
 
@@ -12,6 +13,7 @@ use tokenwarden_domain::{
     AccountId, ApiKeyId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, VaultId,
 };
 
+pub use audit::{AuditHead, ChainedAuditRecord};
 pub use error::StoreError;
 pub use records::*;
 
@@ -76,7 +78,18 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `last_used_at` (callers throttle this; it is bookkeeping, not security).
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
 
+    /// Appends a record to its chain (see [`audit`]): every method that takes a
+    /// `NewAuditRecord` appends it the same way, in its own transaction.
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()>;
+    /// Every audit chain's head.
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
+    /// One chain's records in order, with `seq` greater than `after_seq`, at most `limit`.
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChainedAuditRecord>>;
     /// Audit records of a vault, newest first, older than the record `before` when
     /// given (an unknown `before` yields nothing).
     async fn list_audit(
@@ -131,6 +144,21 @@ pub trait Store: Send + Sync + 'static {
         vault: &VaultId,
         id: &ConnectSessionId,
     ) -> StoreResult<Option<ConnectSessionRecord>>;
+    /// The session a connect link names (by the link's hash), with its app and vault
+    /// name, for the link page.
+    async fn connect_link(&self, link_hash: &[u8]) -> StoreResult<Option<ConnectLinkView>>;
+    /// Spends a session's link: only if it is unspent and unexpired at `now` and the
+    /// session is still pending. Records the binding cookie's hash, moves the state's
+    /// expiry to `state_expires_at` and writes `audit`, atomically. Exactly one caller
+    /// ever gets `true` for a link.
+    async fn spend_connect_link(
+        &self,
+        id: &ConnectSessionId,
+        binding_hash: &[u8],
+        now: DateTime<Utc>,
+        state_expires_at: DateTime<Utc>,
+        audit: NewAuditRecord,
+    ) -> StoreResult<bool>;
     /// The pending connect a state hash names (in any status: the caller checks).
     async fn pending_connect(&self, state_hash: &[u8]) -> StoreResult<Option<PendingConnect>>;
     /// Consumes a session's state: `pending` and unexpired → `exchanging`, atomically.

@@ -240,6 +240,31 @@ pub struct ConnectSessionRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The session's one-time connect link, when it has one.
+    pub link: Option<ConnectLinkRecord>,
+}
+
+/// A connect link as stored: never the link itself, only its hash.
+#[derive(Debug, Clone)]
+pub struct ConnectLinkRecord {
+    /// SHA-256 of the link token.
+    pub hash: Vec<u8>,
+    /// The authorization URL (which holds the state) under a key derived from the link
+    /// token, so the database alone cannot start the flow.
+    pub sealed_url: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub spent_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the browser-binding cookie set when the link was spent: the callback
+    /// of a link-started flow requires that cookie.
+    pub binding_hash: Option<Vec<u8>>,
+}
+
+/// What the connect link page shows, found by the link's hash.
+#[derive(Debug, Clone)]
+pub struct ConnectLinkView {
+    pub session: ConnectSessionRecord,
+    pub app: AppRecord,
+    pub vault_name: String,
 }
 
 /// What the OAuth callback reads, found by the state's hash: the session and its app.

@@ -1,0 +1,238 @@
+//! The audit log and its hash chain on SQLite.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tokenwarden_domain::{AuditId, VaultId};
+use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
+use tokenwarden_store::{
+    Actor, AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError,
+};
+
+use crate::convert::{db, ms, parsed, time};
+
+const AUDIT_COLUMNS: &str =
+    "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
+
+/// Appends `a` to its chain. Runs inside the caller's write transaction; SQLite's one
+/// writer serialises appends, so reading the head and writing it back cannot race.
+pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
+    let (key_id, account_id) = match &a.actor {
+        Actor::ApiKey(k) => (Some(k.as_str()), None),
+        Actor::Account(acc) => (None, Some(acc.as_str())),
+        Actor::Anonymous => (None, None),
+    };
+    let fields = AuditFields {
+        id: a.id.as_str(),
+        vault_id: a.vault_id.as_ref().map(VaultId::as_str),
+        at_ms: ms(a.at),
+        key_id,
+        account_id,
+        action: a.action,
+        target: a.target.as_deref(),
+        outcome: a.outcome,
+        ip: a.ip.as_deref(),
+    };
+    append(conn, &fields)
+}
+
+fn append(conn: &Connection, f: &AuditFields<'_>) -> Result<(), StoreError> {
+    let chain = f.chain();
+    let head: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = ?1")
+        .and_then(|mut st| {
+            st.query_row([chain], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db)?;
+    let (length, prev) = head.unwrap_or((0, GENESIS.to_vec()));
+    let hash = audit_hash(&prev, f);
+    conn.prepare_cached(
+        "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            f.id, f.vault_id, f.at_ms, f.key_id, f.account_id, f.action, f.target, f.outcome,
+            f.ip, prev, hash.as_slice(),
+        ])
+    })
+    .map_err(db)?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (chain) DO UPDATE SET length = excluded.length, last_seq = excluded.last_seq, hash = excluded.hash",
+    )
+    .and_then(|mut st| st.execute(params![chain, length + 1, seq, hash.as_slice()]))
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Migration hook: chains the records written before the chain existed, in `seq`
+/// order, so every database verifies from its first record.
+pub(crate) fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    type Row10 = (
+        i64,
+        String,
+        Option<String>,
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row10> = tx
+        .prepare(
+            "SELECT seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip
+             FROM audit_log ORDER BY seq",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut heads: std::collections::HashMap<String, (i64, i64, [u8; 32])> =
+        std::collections::HashMap::new();
+    for (seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip) in &rows {
+        let f = AuditFields {
+            id,
+            vault_id: vault_id.as_deref(),
+            at_ms: *at,
+            key_id: key_id.as_deref(),
+            account_id: account_id.as_deref(),
+            action,
+            target: target.as_deref(),
+            outcome,
+            ip: ip.as_deref(),
+        };
+        let chain = f.chain().to_owned();
+        let (length, prev) = heads
+            .get(&chain)
+            .map(|(l, _, h)| (*l, *h))
+            .unwrap_or((0, GENESIS));
+        let hash = audit_hash(&prev, &f);
+        tx.execute(
+            "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            params![seq, prev.as_slice(), hash.as_slice()],
+        )?;
+        heads.insert(chain, (length + 1, *seq, hash));
+    }
+    for (chain, (length, last_seq, hash)) in heads {
+        tx.execute(
+            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)",
+            params![chain, length, last_seq, hash.as_slice()],
+        )?;
+    }
+    Ok(())
+}
+
+fn record(r: &Row<'_>) -> rusqlite::Result<Result<ChainedAuditRecord, StoreError>> {
+    let seq: i64 = r.get(0)?;
+    let id: String = r.get(1)?;
+    let vault_id: Option<String> = r.get(2)?;
+    let at: i64 = r.get(3)?;
+    let key_id: Option<String> = r.get(4)?;
+    let account_id: Option<String> = r.get(5)?;
+    let action: String = r.get(6)?;
+    let target: Option<String> = r.get(7)?;
+    let outcome: String = r.get(8)?;
+    let ip: Option<String> = r.get(9)?;
+    let prev_hash: Option<Vec<u8>> = r.get(10)?;
+    let hash: Option<Vec<u8>> = r.get(11)?;
+    Ok((|| {
+        Ok(ChainedAuditRecord {
+            record: AuditRecord {
+                seq,
+                id: parsed("audit_log.id", AuditId::parse(&id))?,
+                vault_id: vault_id
+                    .map(|v| parsed("audit_log.vault_id", VaultId::parse(&v)))
+                    .transpose()?,
+                at: time(at)?,
+                key_id,
+                account_id,
+                action,
+                target,
+                outcome,
+                ip,
+            },
+            prev_hash: prev_hash.unwrap_or_default(),
+            hash: hash.unwrap_or_default(),
+        })
+    })())
+}
+
+pub(crate) fn list_audit(
+    conn: &mut Connection,
+    vault: &str,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE vault_id = ?1
+               AND (?2 IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = ?2 AND vault_id = ?1), 0))
+             ORDER BY seq DESC LIMIT ?3"
+        ))
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![vault, before, limit], record)
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    rows.into_iter().map(|r| r.map(|c| c.record)).collect()
+}
+
+pub(crate) fn audit_heads(conn: &mut Connection) -> Result<Vec<AuditHead>, StoreError> {
+    let mut st = conn
+        .prepare_cached("SELECT chain, length, last_seq, hash FROM audit_heads ORDER BY chain")
+        .map_err(db)?;
+    st.query_map([], |r| {
+        Ok(AuditHead {
+            chain: r.get(0)?,
+            length: r.get(1)?,
+            last_seq: r.get(2)?,
+            hash: r.get(3)?,
+        })
+    })
+    .map_err(db)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(db)
+}
+
+pub(crate) fn audit_chain(
+    conn: &mut Connection,
+    chain: &str,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<ChainedAuditRecord>, StoreError> {
+    // The server chain is the records without a vault; each form walks the index.
+    let filter = if chain == SERVER_CHAIN {
+        "vault_id IS NULL AND ?1 = ''"
+    } else {
+        "vault_id = ?1"
+    };
+    let mut st = conn
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE {filter} AND seq > ?2
+             ORDER BY seq LIMIT ?3"
+        ))
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![chain, after_seq, limit], record)
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    rows.into_iter().collect()
+}
