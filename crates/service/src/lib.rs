@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 pub use accounts::AccountSession;
 pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, NewKeyRequest};
 pub use apps::{AppChanges, AppView, NewApp};
-pub use audit::RequestContext;
+pub use audit::{AuditVerifyError, ChainReport, MAX_AUDIT_PAGE, RequestContext, verify_audit};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use connect::{

@@ -236,3 +236,13 @@ pub(crate) fn audit_chain(
         .map_err(db)?;
     rows.into_iter().collect()
 }
+
+pub(crate) fn audit_chains(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
+    let mut st = conn
+        .prepare_cached("SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1")
+        .map_err(db)?;
+    st.query_map([], |r| r.get(0))
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(db)
+}

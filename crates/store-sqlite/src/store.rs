@@ -523,6 +523,10 @@ impl Store for SqliteStore {
         self.pool.read(audit::audit_heads).await
     }
 
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        self.pool.read(audit::audit_chains).await
+    }
+
     async fn audit_chain(
         &self,
         chain: &str,

@@ -83,6 +83,9 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()>;
     /// Every audit chain's head.
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
+    /// Every chain that has records (vault ids, and `""` for records without a vault),
+    /// whether or not its head is still there.
+    async fn audit_chains(&self) -> StoreResult<Vec<String>>;
     /// One chain's records in order, with `seq` greater than `after_seq`, at most `limit`.
     async fn audit_chain(
         &self,
