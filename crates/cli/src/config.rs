@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// mid-refresh blocks refreshes of that connection at most this long.
     #[arg(long, env = "TOKENWARDEN_REFRESH_LEASE_SECONDS", hide = true)]
     pub refresh_lease_seconds: Option<u64>,
+    /// How long a connect link stays usable, in seconds [default: 1800].
+    #[arg(long, env = "TOKENWARDEN_CONNECT_LINK_TTL_SECONDS")]
+    pub connect_link_ttl_seconds: Option<u64>,
     /// Zero-setup mode: a temporary database, loopback providers allowed, a built-in
     /// demo OAuth provider, and an admin API key printed at start.
     #[arg(long)]
@@ -78,6 +81,7 @@ struct FileSettings {
     allow_loopback_providers: Option<bool>,
     log: Option<String>,
     refresh_lease_seconds: Option<u64>,
+    connect_link_ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,17 +156,48 @@ fn url_origin(s: &str) -> Option<String> {
     Some(format!("{scheme}://{}", rest.to_ascii_lowercase()))
 }
 
+fn read_file_settings(path: Option<&PathBuf>) -> anyhow::Result<FileSettings> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read config file {}", path.display()))?;
+            toml::from_str::<FileSettings>(&text)
+                .with_context(|| format!("config file {}", path.display()))
+        }
+        None => Ok(FileSettings::default()),
+    }
+}
+
+/// The database settings alone, for commands that work on the database without
+/// serving (`audit verify`, `migrate`, `copy`).
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// TOML file with the server's settings (only the database ones are used here).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sqlite://..., postgres://... or mysql://... [default: sqlite://tokenwarden.db].
+    #[arg(long, env = "TOKENWARDEN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File holding the database URL (for URLs with a password).
+    #[arg(long, env = "TOKENWARDEN_DATABASE_URL_FILE", value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    pub fn resolve(self) -> anyhow::Result<String> {
+        let file = read_file_settings(self.config.as_ref())?;
+        Ok(secret(
+            self.database_url.or(file.database_url),
+            self.database_url_file.or(file.database_url_file),
+            "TOKENWARDEN_DATABASE_URL",
+        )?
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
+    }
+}
+
 impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Settings> {
-        let file = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("could not read config file {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text)
-                    .with_context(|| format!("config file {}", path.display()))?
-            }
-            None => FileSettings::default(),
-        };
+        let file = read_file_settings(self.config.as_ref())?;
 
         let listen_text = self
             .listen
@@ -245,6 +280,14 @@ impl ServeArgs {
             bail!("TOKENWARDEN_REFRESH_LEASE_SECONDS must be between 5 and 600");
         }
 
+        let connect_link_ttl_secs = self
+            .connect_link_ttl_seconds
+            .or(file.connect_link_ttl_seconds)
+            .unwrap_or(1800);
+        if !(60..=7 * 24 * 3600).contains(&connect_link_ttl_secs) {
+            bail!("TOKENWARDEN_CONNECT_LINK_TTL_SECONDS must be between 60 and 604800");
+        }
+
         Ok(Settings {
             server: ServerConfig {
                 listen,
@@ -256,6 +299,7 @@ impl ServeArgs {
                 signup,
                 allow_loopback_providers,
                 refresh_lease_secs,
+                connect_link_ttl_secs,
                 extra_providers: Vec::new(),
                 extra_routes: None,
             },
@@ -283,6 +327,7 @@ mod tests {
             allow_loopback_providers: None,
             log: None,
             refresh_lease_seconds: None,
+            connect_link_ttl_seconds: None,
             dev: false,
         }
     }

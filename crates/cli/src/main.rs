@@ -1,5 +1,6 @@
 //! The `tokenwarden` binary: command-line parsing and wiring only.
 
+mod audit;
 mod config;
 mod dev;
 mod serve;
@@ -25,6 +26,9 @@ enum Command {
     Serve(Box<config::ServeArgs>),
     /// Print the OpenAPI document the server publishes at /openapi.json.
     Openapi,
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[tokio::main]
@@ -33,6 +37,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Openapi => print_openapi(),
+        Command::Audit(cmd) => audit::run(cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

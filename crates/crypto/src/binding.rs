@@ -22,6 +22,8 @@ pub enum Purpose {
     ClientSecret,
     /// A pending connect's client secret and PKCE verifier under the state-derived key.
     PendingConnect,
+    /// A connect link's authorization URL under the link-derived key.
+    ConnectLink,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Purpose::SealedTokenSet => "sealed-token-set",
             Purpose::ClientSecret => "client-secret",
             Purpose::PendingConnect => "pending-connect",
+            Purpose::ConnectLink => "connect-link",
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub refresh_lease_secs: u64,
     /// Providers added to the built-in catalog (the `--dev` demo provider).
     pub extra_providers: Vec<tokenwarden_service::ProviderSpec>,
+    /// How long a connect link stays usable, in seconds.
+    pub connect_link_ttl_secs: u64,
     /// Extra routes served by the same server (the `--dev` demo provider).
     pub extra_routes: Option<(String, Router)>,
 }
@@ -141,6 +143,7 @@ impl App {
                 allow_loopback_providers: config.allow_loopback_providers,
                 refresh_lease_secs: config.refresh_lease_secs,
                 extra_providers: config.extra_providers,
+                connect_link_ttl_secs: config.connect_link_ttl_secs,
             },
             config.master_key,
         )

@@ -5,7 +5,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{accounts, api_keys, apps, connect, connections, ops, providers, vaults};
+use crate::routes::{
+    accounts, api_keys, apps, audit, connect, connections, links, ops, providers, vaults,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -24,6 +26,7 @@ use crate::state::AppState;
         (name = "apps", description = "OAuth apps: client credentials at a provider"),
         (name = "connect", description = "Connecting accounts: sessions and the OAuth callback"),
         (name = "connections", description = "Connected accounts and their tokens"),
+        (name = "audit", description = "The vault's hash-chained audit log"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -68,6 +71,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connect::create_connect_session))
         .routes(routes!(connect::get_connect_session))
         .routes(routes!(connect::oauth_callback))
+        .routes(routes!(links::connect_link_page, links::spend_connect_link))
         .routes(routes!(
             connections::list_connections,
             connections::import_connection
@@ -78,6 +82,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(connections::get_token))
         .routes(routes!(connections::refresh_connection))
+        .routes(routes!(audit::list_audit))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -48,6 +48,9 @@ pub struct CreatedConnectSession {
     pub id: ConnectSessionId,
     pub connection_id: ConnectionId,
     pub authorization_url: String,
+    /// `{public_url}/connect/{link}`: shown this once, only its hash is stored.
+    pub connect_link: SecretString,
+    pub connect_link_expires_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -68,6 +71,8 @@ pub struct CallbackParams {
     pub state: Option<String>,
     pub iss: Option<String>,
     pub error: Option<String>,
+    /// The request's cookies (name, value): a link-started flow needs its binding one.
+    pub cookies: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -77,6 +82,7 @@ impl std::fmt::Debug for CallbackParams {
             .field("state", &self.state.as_ref().map(|_| "[redacted]"))
             .field("iss", &self.iss)
             .field("error", &self.error)
+            .field("cookies", &self.cookies.len())
             .finish()
     }
 }
@@ -105,6 +111,10 @@ pub enum CallbackRejected {
     UnknownState,
     #[error("this sign-in attempt has expired; start again")]
     Expired,
+    #[error(
+        "this sign-in was started from a connect link in another browser; open the link in this browser instead"
+    )]
+    WrongBrowser,
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -297,7 +307,11 @@ impl Services {
             &Binding::new(Purpose::PendingConnect, &caller.vault_id, id.as_str()),
             &plain,
         );
+        // The state is short-lived (RFC 9700); the link may be opened later, and
+        // spending it gives the state a fresh lifetime from then.
         let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
+        let link_expires_at = self.link_expiry(now);
+        let link = crate::links::new_link(&caller.vault_id, &id, url.as_str(), link_expires_at);
         let session = ConnectSessionRecord {
             id: id.clone(),
             vault_id: caller.vault_id.clone(),
@@ -313,7 +327,7 @@ impl Services {
             created_at: now,
             expires_at,
             finished_at: None,
-            link: None,
+            link: Some(link.record),
         };
         let audit = record_for(caller, ctx, now, "connect_session.create", id.as_str());
         self.store.create_connect_session(session, audit).await?;
@@ -322,6 +336,12 @@ impl Services {
             id,
             connection_id,
             authorization_url: url.to_string(),
+            connect_link: SecretString::from(format!(
+                "{}/connect/{}",
+                self.config.public_url,
+                link.token.expose_secret()
+            )),
+            connect_link_expires_at: link_expires_at,
             expires_at,
         })
     }
@@ -339,7 +359,14 @@ impl Services {
             .ok_or(ServiceError::NotFound("connect session"))?;
         caller.require_connection(s.connection_id.as_str())?;
         let now = self.clock.now();
+        // An unspent link keeps the session usable after its state's own time is up:
+        // spending the link starts the state's lifetime afresh.
+        let link_open = s
+            .link
+            .as_ref()
+            .is_some_and(|l| l.spent_at.is_none() && l.expires_at > now);
         let status = match s.status {
+            ConnectStatus::Pending if link_open => "pending",
             ConnectStatus::Pending | ConnectStatus::Exchanging if s.expires_at <= now => "expired",
             ConnectStatus::Pending | ConnectStatus::Exchanging => "pending",
             ConnectStatus::Completed => "completed",
@@ -381,6 +408,12 @@ impl Services {
         }
         if session.expires_at <= now {
             return Err(CallbackRejected::Expired);
+        }
+        // Checked before the state is consumed, so a callback from the wrong browser
+        // spends nothing and the right browser can still finish.
+        if !crate::links::binding_holds(session, &params.cookies, self.links_secure()) {
+            warn!(session.id = %session.id, "callback of a link-started flow without its binding cookie");
+            return Err(CallbackRejected::WrongBrowser);
         }
         // Consume the state: from here on exactly one request owns this session.
         if !self

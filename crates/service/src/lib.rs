@@ -11,6 +11,7 @@ mod clock;
 mod connect;
 mod connections;
 mod error;
+mod links;
 mod providers;
 mod refresh;
 mod token_set;
@@ -34,6 +35,7 @@ pub use connect::{
 };
 pub use connections::{ConnectionView, ImportConnection, TokenOptions, TokenView};
 pub use error::{ServiceError, ServiceResult};
+pub use links::{LinkGone, LinkPage, LinkView, SpentLink, binding_cookie_name};
 pub use providers::{ProviderRequest, ProviderView};
 pub use tokenwarden_oauth::ProviderSpec;
 pub use tokenwarden_store::AppStatus;
@@ -56,6 +58,8 @@ pub struct ServiceConfig {
     pub refresh_lease_secs: u64,
     /// Provider definitions added to the built-in catalog (the `--dev` demo provider).
     pub extra_providers: Vec<ProviderSpec>,
+    /// How long a connect link stays usable (`TOKENWARDEN_CONNECT_LINK_TTL_SECONDS`).
+    pub connect_link_ttl_secs: u64,
 }
 
 /// The services, shared by every request.

@@ -78,6 +78,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         },
         allow_loopback_providers: true,
         refresh_lease_secs: options.refresh_lease_secs.unwrap_or(45),
+        connect_link_ttl_secs: 1800,
         extra_providers: Vec::new(),
         extra_routes: None,
     };

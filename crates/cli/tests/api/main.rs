@@ -15,6 +15,8 @@ mod audit;
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod connect_links;
+#[cfg(test)]
 mod connection_lifecycle;
 #[cfg(test)]
 mod faults;

@@ -37,6 +37,7 @@ async fn a_connect_flow_stores_the_providers_tokens_sealed_and_the_token_call_re
             "connection_id",
             "authorization_url",
             "connect_link",
+            "connect_link_expires_at",
             "expires_at",
         ],
     );
@@ -203,6 +204,11 @@ async fn an_expired_state_is_refused_without_exchanging_the_code() {
         "not_found",
         "connection not found",
     );
+    // Its connect link, never opened, can still start the flow afresh...
+    let status = env.session_status(session["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "pending");
+    // ...until the link's own time is up.
+    env.app.clock.advance_secs(1800);
     let status = env.session_status(session["id"].as_str().unwrap()).await;
     assert_eq!(status["status"], "expired");
 }

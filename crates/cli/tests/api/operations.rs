@@ -108,6 +108,8 @@ fn expected_operations() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("/v1/connect-sessions", vec!["post"]),
         ("/v1/connect-sessions/{id}", vec!["get"]),
         ("/v1/oauth/callback/{app_id}", vec!["get"]),
+        ("/connect/{link}", vec!["get", "post"]),
+        ("/v1/audit", vec!["get"]),
         ("/v1/connections", vec!["get", "post"]),
         ("/v1/connections/{id}", vec!["delete", "get"]),
         ("/v1/connections/{id}/token", vec!["get"]),

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, Scopes};
 use tokenwarden_service::{CallbackOutcome, CallbackParams, CallbackRejected, NewConnectSession};
@@ -39,9 +40,12 @@ pub struct ConnectSessionCreated {
     connection_id: ConnectionId,
     /// Send the person's browser here.
     authorization_url: String,
-    /// A link a person can open without an API key. Until connect-link pages exist
-    /// (spend-once button, browser-binding cookie) it is the authorization URL itself.
+    /// A link a person can open in any browser without an API key: it shows a page,
+    /// and its button (once) sends the browser to the provider. Shown this once.
     connect_link: String,
+    /// Until when `connect_link` can be used (TOKENWARDEN_CONNECT_LINK_TTL_SECONDS).
+    connect_link_expires_at: DateTime<Utc>,
+    /// Until when `authorization_url` (its state) can be used.
     expires_at: DateTime<Utc>,
 }
 
@@ -92,7 +96,8 @@ pub async fn create_connect_session(
     Ok((
         StatusCode::CREATED,
         Json(ConnectSessionCreated {
-            connect_link: created.authorization_url.clone(),
+            connect_link: created.connect_link.expose_secret().to_owned(),
+            connect_link_expires_at: created.connect_link_expires_at,
             id: created.id,
             connection_id: created.connection_id,
             authorization_url: created.authorization_url,
@@ -177,6 +182,7 @@ pub async fn oauth_callback(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     Path(app_id): Path<String>,
+    headers: axum::http::HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let params = CallbackParams {
@@ -184,6 +190,7 @@ pub async fn oauth_callback(
         state: query.state,
         iss: query.iss,
         error: query.error,
+        cookies: crate::routes::links::request_cookies(&headers),
     };
     match state.services.oauth_callback(&app_id, params, &ctx).await {
         Ok(CallbackOutcome::Connected {

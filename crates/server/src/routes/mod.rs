@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod apps;
+pub mod audit;
 pub mod connect;
 pub mod connections;
+pub mod links;
 pub mod ops;
 pub mod providers;
 pub mod vaults;

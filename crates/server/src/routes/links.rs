@@ -1,0 +1,166 @@
+//! `GET|HEAD|POST /connect/{link}`: the connect link pages (api.md, "Connect").
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use secrecy::ExposeSecret;
+use tokenwarden_service::{LinkGone, LinkView};
+
+use crate::error::ApiError;
+use crate::extract::Ctx;
+use crate::pages::{self, escape};
+use crate::state::AppState;
+
+fn gone_page(why: LinkGone) -> Response {
+    let message = match why {
+        LinkGone::Used => {
+            "This link was already used. Each connect link works once; ask for a new one."
+        }
+        LinkGone::Expired => "This link has expired. Ask for a new one.",
+        LinkGone::Finished => {
+            "The connection this link was for has already been completed or has failed. Ask for a new link if you still need one."
+        }
+    };
+    pages::page(StatusCode::GONE, "Link no longer valid", message)
+}
+
+fn unknown_page() -> Response {
+    pages::page(
+        StatusCode::NOT_FOUND,
+        "Unknown link",
+        "This connect link is not known. Check that it was copied whole.",
+    )
+}
+
+fn error_page(e: tokenwarden_service::ServiceError) -> Response {
+    // Logs through the API error's conversion; the page says nothing more.
+    let _ = ApiError::from(e);
+    pages::page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server could not open this link; it has been logged.",
+    )
+}
+
+/// The link's page: what will be connected, and a button. Spends nothing, so
+/// link-preview bots and mail scanners cannot use the link up.
+#[utoipa::path(
+    get,
+    path = "/connect/{link}",
+    tag = "connect",
+    params(("link" = String, Path, description = "The link token from `connect_link`")),
+    responses(
+        (status = 200, description = "The page with its button", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown link", content_type = "text/html", body = String),
+        (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
+    )
+)]
+pub async fn connect_link_page(
+    State(state): State<AppState>,
+    Path(link): Path<String>,
+) -> Response {
+    match state.services.connect_link_page(&link).await {
+        Ok(LinkView::Open(p)) => {
+            let scopes = if p.scopes.is_empty() {
+                "<li>(the provider's default access)</li>".to_owned()
+            } else {
+                p.scopes
+                    .iter()
+                    .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+                    .collect()
+            };
+            let body = format!(
+                "<p><strong>{vault}</strong> asks to connect your <strong>{provider}</strong> account \
+                 to its app <code>{app}</code>, with this access:</p><ul>{scopes}</ul>\
+                 <p>You will sign in at {provider}, not here. This link works once and until {expires} UTC.</p>\
+                 <form method=\"post\"><button type=\"submit\">Continue to {provider}</button></form>",
+                vault = escape(&p.vault_name),
+                provider = escape(&p.provider),
+                app = escape(&p.app),
+                expires = p.expires_at.format("%Y-%m-%d %H:%M"),
+            );
+            pages::form_page(
+                StatusCode::OK,
+                &format!("Connect {}", p.provider),
+                &body,
+                &p.provider_origin,
+            )
+        }
+        Ok(LinkView::Gone(why)) => gone_page(why),
+        Ok(LinkView::Unknown) => unknown_page(),
+        Err(e) => error_page(e),
+    }
+}
+
+/// Spends the link once: binds the flow to this browser with a cookie and sends it to
+/// the provider. A used or expired link gets 410.
+#[utoipa::path(
+    post,
+    path = "/connect/{link}",
+    tag = "connect",
+    params(("link" = String, Path, description = "The link token from `connect_link`")),
+    responses(
+        (status = 303, description = "To the provider's authorization page"),
+        (status = 404, description = "Unknown link", content_type = "text/html", body = String),
+        (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
+    )
+)]
+pub async fn spend_connect_link(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(link): Path<String>,
+) -> Response {
+    match state.services.spend_connect_link(&link, &ctx).await {
+        Ok(Ok(spent)) => {
+            let cookie = Cookie::build((
+                spent.cookie_name.clone(),
+                spent.cookie_value.expose_secret().to_owned(),
+            ))
+            .path("/")
+            .http_only(true)
+            .secure(spent.secure)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(spent.cookie_max_age_secs))
+            .build();
+            let mut headers = HeaderMap::new();
+            match (
+                HeaderValue::from_str(&cookie.to_string()),
+                HeaderValue::from_str(&spent.location),
+            ) {
+                (Ok(set_cookie), Ok(location)) => {
+                    headers.insert(header::SET_COOKIE, set_cookie);
+                    headers.insert(header::LOCATION, location);
+                }
+                _ => {
+                    return pages::page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong",
+                        "The server could not open this link.",
+                    );
+                }
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            (StatusCode::SEE_OTHER, headers).into_response()
+        }
+        Ok(Err(Some(why))) => gone_page(why),
+        Ok(Err(None)) => unknown_page(),
+        Err(e) => error_page(e),
+    }
+}
+
+/// The request's cookies, for the callback's browser-binding check.
+pub(crate) fn request_cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()).filter_map(Result::ok))
+        .filter(|c| c.name().contains("tw_connect_"))
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        .collect()
+}

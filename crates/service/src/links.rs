@@ -1,0 +1,295 @@
+//! Connect links (design.md, "Connect"): a one-time URL a person opens without an API
+//! key. Opening it (GET/HEAD) shows what will be connected and spends nothing, so
+//! link-preview bots and mail scanners are harmless; pressing its button (POST) spends
+//! it once, binds the flow to that browser with a cookie, and redirects to the provider.
+//!
+//! The database holds only the link's hash and the authorization URL (which carries the
+//! state) encrypted under a key derived from the link, so the database alone cannot
+//! start the flow, and the callback of a link-started flow demands the binding cookie,
+//! so a forwarded link cannot be finished in another browser.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokenwarden_crypto::{Binding, DataKey, Purpose};
+use tokenwarden_domain::{ConnectSessionId, VaultId};
+use tokenwarden_store::{Actor, ConnectLinkRecord, ConnectSessionRecord, ConnectStatus};
+use tracing::{info, warn};
+
+use crate::audit::{RequestContext, record};
+use crate::connect::SESSION_LIFETIME_MINUTES;
+use crate::{ServiceError, ServiceResult, Services};
+
+/// A link token: 32 random bytes, base64url (43 characters).
+const LINK_TOKEN_LEN: usize = 43;
+
+/// A new link for a session: the token goes into the URL, the record into the store.
+pub(crate) struct NewLink {
+    pub token: SecretString,
+    pub record: ConnectLinkRecord,
+}
+
+fn random_token() -> SecretString {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn link_hash(token: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"tokenwarden/connect-link/v1\0");
+    h.update(token.as_bytes());
+    h.finalize().to_vec()
+}
+
+fn binding_hash(cookie: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"tokenwarden/connect-binding/v1\0");
+    h.update(cookie.as_bytes());
+    h.finalize().to_vec()
+}
+
+fn link_key(token: &str) -> DataKey {
+    DataKey::derive_from_secret(token.as_bytes(), b"tokenwarden/connect-link/v1")
+}
+
+fn url_binding<'a>(vault: &'a VaultId, session: &'a ConnectSessionId) -> Binding<'a> {
+    Binding::new(Purpose::ConnectLink, vault, session.as_str())
+}
+
+/// Only well-formed tokens reach the database.
+fn well_formed(token: &str) -> bool {
+    token.len() == LINK_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The name of the cookie that binds a link-started flow to its browser. With an
+/// https public URL it is a `__Host-` cookie (Secure, Path=/, no Domain); plain-HTTP
+/// development gets the same cookie without the prefix, which browsers accept there.
+pub fn binding_cookie_name(session: &ConnectSessionId, secure: bool) -> String {
+    if secure {
+        format!("__Host-tw_connect_{session}")
+    } else {
+        format!("tw_connect_{session}")
+    }
+}
+
+pub(crate) fn new_link(
+    vault: &VaultId,
+    session: &ConnectSessionId,
+    authorization_url: &str,
+    expires_at: DateTime<Utc>,
+) -> NewLink {
+    let token = random_token();
+    let sealed_url = link_key(token.expose_secret())
+        .encrypt(&url_binding(vault, session), authorization_url.as_bytes());
+    NewLink {
+        record: ConnectLinkRecord {
+            hash: link_hash(token.expose_secret()),
+            sealed_url,
+            expires_at,
+            spent_at: None,
+            binding_hash: None,
+        },
+        token,
+    }
+}
+
+/// Checks a callback of a link-started flow against the cookies its browser sent.
+/// A session whose link was never spent (the API caller used `authorization_url`
+/// itself) needs no cookie.
+pub(crate) fn binding_holds(
+    session: &ConnectSessionRecord,
+    cookies: &[(String, String)],
+    secure: bool,
+) -> bool {
+    let Some(expected) = session.link.as_ref().and_then(|l| l.binding_hash.as_ref()) else {
+        return true;
+    };
+    let name = binding_cookie_name(&session.id, secure);
+    cookies.iter().filter(|(n, _)| *n == name).any(|(_, v)| {
+        use subtle::ConstantTimeEq;
+        bool::from(binding_hash(v).ct_eq(expected))
+    })
+}
+
+/// Why a link can no longer be used; the page says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkGone {
+    /// Its button was already pressed.
+    Used,
+    /// Its time ran out before anyone pressed it.
+    Expired,
+    /// Its session ended another way (completed or failed through the API's URL).
+    Finished,
+}
+
+/// What the link page shows.
+#[derive(Debug, Clone)]
+pub struct LinkPage {
+    pub vault_name: String,
+    pub app: String,
+    pub provider: String,
+    pub scopes: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+    /// The provider's authorization endpoint origin: the page's form may redirect there.
+    pub provider_origin: String,
+}
+
+/// The link page's answer.
+#[derive(Debug, Clone)]
+pub enum LinkView {
+    Open(LinkPage),
+    Gone(LinkGone),
+    Unknown,
+}
+
+/// A spent link: where to send the browser and the cookie that binds the flow to it.
+pub struct SpentLink {
+    pub location: String,
+    pub cookie_name: String,
+    pub cookie_value: SecretString,
+    pub cookie_max_age_secs: i64,
+    pub secure: bool,
+}
+
+impl std::fmt::Debug for SpentLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpentLink")
+            .field("cookie_name", &self.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gone(
+    session: &ConnectSessionRecord,
+    link: &ConnectLinkRecord,
+    now: DateTime<Utc>,
+) -> Option<LinkGone> {
+    if link.spent_at.is_some() {
+        Some(LinkGone::Used)
+    } else if session.status != ConnectStatus::Pending {
+        Some(LinkGone::Finished)
+    } else if link.expires_at <= now {
+        Some(LinkGone::Expired)
+    } else {
+        None
+    }
+}
+
+impl Services {
+    pub(crate) fn links_secure(&self) -> bool {
+        self.config.public_url.starts_with("https://")
+    }
+
+    /// `GET /connect/{link}`: what the link would connect. Changes nothing.
+    pub async fn connect_link_page(&self, token: &str) -> ServiceResult<LinkView> {
+        if !well_formed(token) {
+            return Ok(LinkView::Unknown);
+        }
+        let Some(view) = self.store.connect_link(&link_hash(token)).await? else {
+            return Ok(LinkView::Unknown);
+        };
+        let Some(link) = &view.session.link else {
+            return Ok(LinkView::Unknown);
+        };
+        let now = self.clock.now();
+        if let Some(why) = gone(&view.session, link, now) {
+            return Ok(LinkView::Gone(why));
+        }
+        let custom = self
+            .store
+            .provider(&view.session.vault_id, &view.app.provider_key)
+            .await?;
+        let def = self.provider_definition(
+            &view.app.provider_key,
+            custom.as_ref().map(|p| p.spec.as_str()),
+        )?;
+        Ok(LinkView::Open(LinkPage {
+            vault_name: view.vault_name,
+            app: view.app.key.to_string(),
+            provider: def.spec().display_name.clone(),
+            scopes: view.session.scopes.as_slice().to_vec(),
+            expires_at: link.expires_at,
+            provider_origin: def.spec().authorization_url.origin().ascii_serialization(),
+        }))
+    }
+
+    /// `POST /connect/{link}`: spends the link once and answers where to go.
+    pub async fn spend_connect_link(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> ServiceResult<Result<SpentLink, Option<LinkGone>>> {
+        if !well_formed(token) {
+            return Ok(Err(None));
+        }
+        let Some(view) = self.store.connect_link(&link_hash(token)).await? else {
+            return Ok(Err(None));
+        };
+        let session = &view.session;
+        let Some(link) = &session.link else {
+            return Ok(Err(None));
+        };
+        let now = self.clock.now();
+        if let Some(why) = gone(session, link, now) {
+            return Ok(Err(Some(why)));
+        }
+        let location = link_key(token)
+            .decrypt(
+                &url_binding(&session.vault_id, &session.id),
+                &link.sealed_url,
+            )
+            .map_err(|e| {
+                warn!(session.id = %session.id, "a connect link's URL does not decrypt");
+                ServiceError::from(e)
+            })?;
+        let location =
+            String::from_utf8(location.as_bytes().to_vec()).map_err(ServiceError::internal)?;
+        let cookie = random_token();
+        let state_expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
+        let audit = record(
+            ctx,
+            now,
+            Some(&session.vault_id),
+            Actor::Anonymous,
+            "connect_link.open",
+            Some(session.id.to_string()),
+            "success",
+        );
+        if !self
+            .store
+            .spend_connect_link(
+                &session.id,
+                &binding_hash(cookie.expose_secret()),
+                now,
+                state_expires_at,
+                audit,
+            )
+            .await?
+        {
+            // Someone pressed it a moment earlier.
+            return Ok(Err(Some(LinkGone::Used)));
+        }
+        info!(vault.id = %session.vault_id, session.id = %session.id, "connect link spent");
+        let secure = self.links_secure();
+        Ok(Ok(SpentLink {
+            location,
+            cookie_name: binding_cookie_name(&session.id, secure),
+            cookie_value: cookie,
+            cookie_max_age_secs: SESSION_LIFETIME_MINUTES * 60,
+            secure,
+        }))
+    }
+
+    /// A link's expiry for a session created now.
+    pub(crate) fn link_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::seconds(i64::try_from(self.config.connect_link_ttl_secs).unwrap_or(1800))
+    }
+}
