@@ -13,6 +13,8 @@ mod api_keys;
 #[cfg(test)]
 mod audit;
 #[cfg(test)]
+mod audit_trail;
+#[cfg(test)]
 mod bad_input;
 #[cfg(test)]
 mod connect_links;
