@@ -176,8 +176,10 @@ impl Services {
         caller.require(Role::Admin)?;
         let now = self.clock.now();
         let keys = self.store.list_api_keys(&caller.vault_id).await?;
+        // A scoped admin sees the keys it could have made: those within its scope.
         Ok(keys
             .into_iter()
+            .filter(|record| caller.scope.covers(&record.scope))
             .map(|record| {
                 let status = if record.revoked_at.is_some() {
                     ApiKeyStatus::Revoked
@@ -199,6 +201,17 @@ impl Services {
         ctx: &RequestContext,
     ) -> ServiceResult<()> {
         caller.require(Role::Admin)?;
+        if !caller.scope.is_unlimited() {
+            // A scoped admin may revoke only keys within its scope; others it cannot
+            // see, so they answer as unknown.
+            let keys = self.store.list_api_keys(&caller.vault_id).await?;
+            if !keys
+                .iter()
+                .any(|k| &k.id == id && caller.scope.covers(&k.scope))
+            {
+                return Err(ServiceError::NotFound("api key"));
+            }
+        }
         let now = self.clock.now();
         let audit = record(
             ctx,

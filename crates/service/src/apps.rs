@@ -105,6 +105,7 @@ impl Services {
         ctx: &RequestContext,
     ) -> ServiceResult<AppView> {
         caller.require(Role::Admin)?;
+        caller.require_app(new.key.as_str())?;
         check_credential("client_id", &new.client_id)?;
         check_credential("client_secret", new.client_secret.expose_secret())?;
         let custom = self.store.provider(&caller.vault_id, &new.provider).await?;

@@ -358,6 +358,16 @@ impl Services {
             .await?
             .ok_or(ServiceError::NotFound("connect session"))?;
         caller.require_connection(s.connection_id.as_str())?;
+        if !caller.scope.is_unlimited() {
+            let app = self
+                .store
+                .list_apps(&caller.vault_id)
+                .await?
+                .into_iter()
+                .find(|a| a.id == s.app_id)
+                .ok_or(ServiceError::NotFound("connect session"))?;
+            caller.see_app(app.key.as_str(), "connect session")?;
+        }
         let now = self.clock.now();
         // An unspent link keeps the session usable after its state's own time is up:
         // spending the link starts the state's lifetime afresh.

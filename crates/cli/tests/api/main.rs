@@ -39,6 +39,8 @@ mod refresh;
 #[cfg(test)]
 mod review_fixes;
 #[cfg(test)]
+mod role_matrix;
+#[cfg(test)]
 mod startup;
 #[cfg(test)]
 mod stolen_database;
