@@ -1,7 +1,8 @@
-//! `tokenwarden audit verify`: checks the audit log's hash chains in the database.
+//! Commands that work on the database itself: `audit verify` checks the audit log's
+//! hash chains, `copy` moves every vault to another database.
 
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use tokenwarden_service::{AuditVerifyError, verify_audit};
 
 use crate::config::DatabaseArgs;
@@ -42,4 +43,41 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The database to copy from (sqlite://, postgres:// or mysql://).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TOKENWARDEN_COPY_FROM",
+        hide_env_values = true
+    )]
+    pub from: String,
+    /// The database to copy into; it must be empty (created and migrated if needed).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TOKENWARDEN_COPY_TO",
+        hide_env_values = true
+    )]
+    pub to: String,
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the copy report is the command's output"
+)]
+pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
+    let from = tokenwarden_server::app::open_store(&args.from)
+        .context("could not open the source database (--from)")?;
+    let to = tokenwarden_server::app::open_store(&args.to)
+        .context("could not open the target database (--to)")?;
+    let report = tokenwarden_service::copy_store(from.as_ref(), to.as_ref()).await?;
+    for (table, rows) in &report.tables {
+        println!("{table:>18}: {rows} rows");
+    }
+    println!("copied; the copy's audit log verifies");
+    Ok(())
 }

@@ -29,6 +29,9 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy every vault from one database to another (e.g. SQLite to PostgreSQL), as
+    /// stored: nothing is decrypted, the same keys open the copy.
+    Copy(audit::CopyArgs),
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args).await,
         Command::Openapi => print_openapi(),
         Command::Audit(cmd) => audit::run(cmd).await,
+        Command::Copy(args) => audit::copy(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ mod caller;
 mod clock;
 mod connect;
 mod connections;
+mod copy;
 mod error;
 mod links;
 mod providers;
@@ -34,6 +35,7 @@ pub use connect::{
     NewConnectSession,
 };
 pub use connections::{ConnectionView, ImportConnection, TokenOptions, TokenView};
+pub use copy::{CopyError, CopyReport, copy_store};
 pub use error::{ServiceError, ServiceResult};
 pub use links::{LinkGone, LinkPage, LinkView, SpentLink, binding_cookie_name};
 pub use providers::{ProviderRequest, ProviderView};

@@ -8,6 +8,7 @@
 
 mod audit;
 mod convert;
+mod copy;
 mod migrations;
 mod oauth;
 mod pool;

@@ -814,4 +814,33 @@ impl Store for SqliteStore {
             .write(move |c| oauth::delete_connection(c, &vault, &id, audit))
             .await
     }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        self.pool.read(crate::copy::is_empty).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static tokenwarden_store::copy::CopyTable,
+        after: Option<tokenwarden_store::copy::RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<tokenwarden_store::copy::RawRow>> {
+        self.pool
+            .read(move |c| crate::copy::page(c, table, after.as_ref(), limit))
+            .await
+    }
+
+    async fn copy_insert(
+        &self,
+        table: &'static tokenwarden_store::copy::CopyTable,
+        rows: Vec<tokenwarden_store::copy::RawRow>,
+    ) -> StoreResult<()> {
+        self.pool
+            .write(move |c| crate::copy::insert(c, table, &rows))
+            .await
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@
 //! secret.
 
 pub mod audit;
+pub mod copy;
 mod error;
 mod records;
 
@@ -256,4 +257,25 @@ pub trait Store: Send + Sync + 'static {
         id: &ConnectionId,
         audit: NewAuditRecord,
     ) -> StoreResult<bool>;
+
+    // --- copying between backends (`tokenwarden copy`; see [`copy`]) ---
+
+    /// Whether the database holds no account, vault or audit record yet.
+    async fn is_empty(&self) -> StoreResult<bool>;
+    /// Up to `limit` rows of `table` in key order, after the row whose key is `after`.
+    async fn copy_page(
+        &self,
+        table: &'static copy::CopyTable,
+        after: Option<copy::RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<copy::RawRow>>;
+    /// Inserts rows as they are (in one transaction).
+    async fn copy_insert(
+        &self,
+        table: &'static copy::CopyTable,
+        rows: Vec<copy::RawRow>,
+    ) -> StoreResult<()>;
+    /// After the last insert: whatever the backend needs to go on from the copied rows
+    /// (PostgreSQL moves its sequences past them).
+    async fn copy_finish(&self) -> StoreResult<()>;
 }

@@ -21,6 +21,8 @@ mod connect_links;
 #[cfg(test)]
 mod connection_lifecycle;
 #[cfg(test)]
+mod copy;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod helpers;
