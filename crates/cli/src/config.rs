@@ -276,8 +276,8 @@ impl ServeArgs {
             .refresh_lease_seconds
             .or(file.refresh_lease_seconds)
             .unwrap_or(45);
-        if !(5..=600).contains(&refresh_lease_secs) {
-            bail!("TOKENWARDEN_REFRESH_LEASE_SECONDS must be between 5 and 600");
+        if !(1..=600).contains(&refresh_lease_secs) {
+            bail!("TOKENWARDEN_REFRESH_LEASE_SECONDS must be between 1 and 600");
         }
 
         let connect_link_ttl_secs = self

@@ -35,9 +35,9 @@ const SETTINGS: [&str; 13] = [
 ];
 
 /// A `tokenwarden serve` child with its output captured in files.
-struct Process {
-    child: Child,
-    base_url: String,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) base_url: String,
     client: Client,
     stdout: PathBuf,
     stderr: PathBuf,
@@ -56,6 +56,19 @@ impl Server for Process {
 impl Process {
     /// Starts `tokenwarden serve` on `dir/tw.db` and waits for `/readyz` (up to 15 s).
     async fn start(dir: &Path, name: &str, log: &str) -> Self {
+        let url = format!("sqlite://{}", dir.join("tw.db").display());
+        Self::start_on(dir, &url, name, log, 5).await
+    }
+
+    /// Starts `tokenwarden serve` on the database `url` (output files in `dir`) with a
+    /// refresh lease of `lease_secs`, and waits for `/readyz` (up to 15 s).
+    pub(crate) async fn start_on(
+        dir: &Path,
+        url: &str,
+        name: &str,
+        log: &str,
+        lease_secs: u64,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -73,14 +86,11 @@ impl Process {
         for setting in SETTINGS {
             cmd.env_remove(setting);
         }
-        cmd.env(
-            "TOKENWARDEN_DATABASE_URL",
-            format!("sqlite://{}", dir.join("tw.db").display()),
-        )
-        .env("TOKENWARDEN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS", "true")
-        .env("TOKENWARDEN_REFRESH_LEASE_SECONDS", "5")
-        .env("TOKENWARDEN_LOG", log);
+        cmd.env("TOKENWARDEN_DATABASE_URL", url)
+            .env("TOKENWARDEN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS", "true")
+            .env("TOKENWARDEN_REFRESH_LEASE_SECONDS", lease_secs.to_string())
+            .env("TOKENWARDEN_LOG", log);
         let mut child = cmd.spawn().unwrap();
         let base_url = format!("http://127.0.0.1:{port}");
         let client = browser();
@@ -114,7 +124,7 @@ impl Process {
         all
     }
 
-    async fn token(&self, keys: &Keys, query: &str) -> Answer {
+    pub(crate) async fn token(&self, keys: &Keys, query: &str) -> Answer {
         send(
             self,
             Method::GET,
@@ -127,7 +137,7 @@ impl Process {
 }
 
 /// Keys, the provider and the app `fake`, set up through `server`'s API.
-async fn set_up(server: &impl Server, provider: &FakeProvider, scopes: &[&str]) -> Keys {
+pub(crate) async fn set_up(server: &impl Server, provider: &FakeProvider, scopes: &[&str]) -> Keys {
     let keys = make_keys(server, "ada@example.com").await;
     register_provider(server, &keys.admin_key, provider).await;
     create_app(server, &keys.admin_key, "fake", scopes).await;
@@ -156,7 +166,7 @@ async fn connect(server: &impl Server, keys: &Keys) -> Value {
 }
 
 /// Connects `c1` with a token inside the refresh skew (expires in 30 s).
-async fn connect_expiring(server: &impl Server, keys: &Keys, provider: &FakeProvider) {
+pub(crate) async fn connect_expiring(server: &impl Server, keys: &Keys, provider: &FakeProvider) {
     provider.set_quirks(Quirks {
         expires_in_override: Some(30),
         ..Quirks::default()
