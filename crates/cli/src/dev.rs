@@ -68,6 +68,16 @@ pub fn configure(config: &mut ServerConfig) -> anyhow::Result<String> {
         authorize_params: BTreeMap::new(),
         iss_parameter_supported: true,
         refresh_requires_scopes: false,
+        params: Default::default(),
+        scope_param: "scope".to_owned(),
+        refresh_url: None,
+        token_request: Default::default(),
+        token_response: Default::default(),
+        refresh: Default::default(),
+        revocation: Default::default(),
+        redirect_extras: Vec::new(),
+        docs: Vec::new(),
+        unconfirmed: Vec::new(),
     });
     config.extra_routes = Some((DEMO_PATH.to_owned(), provider.router()));
     // The handle owns the provider's state through the router; keep it for the

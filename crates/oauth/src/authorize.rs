@@ -45,7 +45,7 @@ pub fn authorization_url(def: &ProviderDefinition, request: &AuthorizationReques
             request.scopes
         };
         if !scopes.is_empty() {
-            query.append_pair("scope", &def.join_scopes(scopes));
+            query.append_pair(def.scope_param(), &def.join_scopes(scopes));
         }
         query.append_pair("state", request.state.expose_secret());
         if let Some(challenge) = request.code_challenge.filter(|_| def.pkce()) {
@@ -101,7 +101,7 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn google() -> Result<ProviderDefinition, Box<dyn std::error::Error>> {
-        let all = crate::provider::builtin_providers()?;
+        let all = crate::catalog::builtin_providers()?;
         all.into_iter()
             .find(|p| p.key().as_str() == "google")
             .ok_or_else(|| "google missing".into())

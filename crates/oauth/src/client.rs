@@ -14,8 +14,9 @@ use zeroize::Zeroizing;
 use crate::http::OutboundClient;
 use crate::pkce::PkceVerifier;
 use crate::provider::{ClientAuth, ProviderDefinition};
+use crate::quirks::{BodyFormat, RevocationAuth, RevokeTokens};
 use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
-use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response};
+use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response_with};
 
 /// An app's client credentials at one provider.
 #[derive(Clone)]
@@ -59,7 +60,7 @@ pub async fn exchange_code(
     if let Some(verifier) = verifier.filter(|_| def.pkce()) {
         form.push(("code_verifier", verifier.expose_secret()));
     }
-    token_request(http, def, credentials, form, now).await
+    token_request(http, def, def.token_url(), credentials, form, now).await
 }
 
 /// Refreshes an access token (RFC 6749 §6).
@@ -85,7 +86,7 @@ pub async fn refresh(
     if !scopes.is_empty() {
         form.push(("scope", joined.as_str()));
     }
-    token_request(http, def, credentials, form, now).await
+    token_request(http, def, def.refresh_url(), credentials, form, now).await
 }
 
 /// A token to revoke, which also gives the `token_type_hint` (RFC 7009 §2.1).
@@ -106,24 +107,72 @@ pub enum Revocation {
     NotSupported,
 }
 
-/// Revokes a token at the provider's RFC 7009 endpoint.
+/// Revokes one token as the provider's [`RevocationSpec`] says: RFC 7009 by default,
+/// or another method, body format, token parameter or client authentication
+/// (GitHub's `DELETE /applications/{client_id}/grant` with Basic and JSON, Dropbox's
+/// bearer call, HubSpot's token in the path). `access` is the connection's access
+/// token, for providers that authenticate the call with it.
 #[instrument(skip_all, fields(provider.key = %def.key()))]
 pub async fn revoke(
     http: &OutboundClient,
     def: &ProviderDefinition,
     credentials: &ClientCredentials,
     token: RevocableToken<'_>,
+    access: &AccessToken,
     now: DateTime<Utc>,
 ) -> Result<Revocation, TokenError> {
     let Some(url) = def.revocation_url() else {
         return Ok(Revocation::NotSupported);
     };
+    let spec = def.revocation();
     let (value, hint) = match token {
         RevocableToken::Access(t) => (t.expose_secret(), "access_token"),
         RevocableToken::Refresh(t) => (t.expose_secret(), "refresh_token"),
     };
-    let form = vec![("token", value), ("token_type_hint", hint)];
-    let request = authenticated_post(http, url, def.client_auth(), credentials, form)?;
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let url_text = Zeroizing::new(
+        url.as_str()
+            .replace("%7Bclient_id%7D", &encode(&credentials.client_id))
+            .replace("%7Btoken%7D", &encode(value)),
+    );
+    let token_in_url = url.as_str().contains("%7Btoken%7D");
+    let url = Url::parse(&url_text).map_err(|_| TokenError::Malformed {
+        status: reqwest::StatusCode::BAD_REQUEST,
+        content_type: None,
+    })?;
+    let auth = spec.auth.unwrap_or(match def.client_auth() {
+        ClientAuth::Basic => RevocationAuth::Basic,
+        ClientAuth::Post => RevocationAuth::Post,
+    });
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    if !token_in_url && auth != RevocationAuth::Bearer {
+        params.push((spec.token_param.as_str(), value));
+        if spec.token_type_hint {
+            params.push(("token_type_hint", hint));
+        }
+    }
+    let method = if spec.method == "DELETE" {
+        Method::DELETE
+    } else {
+        Method::POST
+    };
+    let mut request = http.request(method, &url)?.header(ACCEPT, "application/json");
+    match auth {
+        RevocationAuth::Basic => {
+            let (id, secret) = basic_credentials(credentials);
+            request = request.basic_auth(id, Some(secret.as_str()));
+        }
+        RevocationAuth::Post => {
+            params.push(("client_id", &credentials.client_id));
+            params.push(("client_secret", credentials.client_secret.expose_secret()));
+        }
+        RevocationAuth::ClientId => params.push(("client_id", &credentials.client_id)),
+        RevocationAuth::Bearer => request = request.bearer_auth(access.expose_secret()),
+        RevocationAuth::None => {}
+    }
+    if !params.is_empty() {
+        request = with_params(request, spec.format, params)?;
+    }
     let (meta, body) = http.send(request, now).await?;
     if meta.status.is_success() {
         // RFC 7009 §2.2: the content of a 200 response is ignored.
@@ -140,36 +189,48 @@ pub async fn revoke(
     Err(err.with_retry_after(meta.retry_after))
 }
 
-async fn token_request(
+/// Revokes a connection's tokens, choosing which as the provider's
+/// [`RevocationSpec::tokens`] says.
+pub async fn revoke_all(
     http: &OutboundClient,
     def: &ProviderDefinition,
     credentials: &ClientCredentials,
-    form: Vec<(&str, &str)>,
+    access: &AccessToken,
+    refresh: Option<&RefreshToken>,
     now: DateTime<Utc>,
-) -> Result<TokenResponse, TokenError> {
-    let request = authenticated_post(http, def.token_url(), def.client_auth(), credentials, form)?;
-    let (meta, body) = http.send(request, now).await?;
-    let result = parse_token_response(meta.status, meta.content_type.as_deref(), &body, now);
-    if let Err(err) = &result {
-        tracing::debug!(http.status = meta.status.as_u16(), error = %err, "token request failed");
+) -> Result<Revocation, TokenError> {
+    let tokens: Vec<RevocableToken<'_>> = match (def.revocation().tokens, refresh) {
+        (RevokeTokens::RefreshThenAccess, Some(r)) => {
+            vec![RevocableToken::Refresh(r), RevocableToken::Access(access)]
+        }
+        (RevokeTokens::RefreshOrAccess, Some(r)) => vec![RevocableToken::Refresh(r)],
+        _ => vec![RevocableToken::Access(access)],
+    };
+    let mut outcome = Revocation::NotSupported;
+    for token in tokens {
+        outcome = revoke(http, def, credentials, token, access, now).await?;
     }
-    result.map_err(|err| err.with_retry_after(meta.retry_after))
+    Ok(outcome)
 }
 
-/// A form POST with client authentication and `Accept: application/json` (which makes
-/// GitHub answer JSON instead of form encoding).
-fn authenticated_post<'a>(
+async fn token_request(
     http: &OutboundClient,
+    def: &ProviderDefinition,
     url: &Url,
-    auth: ClientAuth,
-    credentials: &'a ClientCredentials,
-    mut form: Vec<(&'a str, &'a str)>,
-) -> Result<RequestBuilder, TokenError> {
+    credentials: &ClientCredentials,
+    mut form: Vec<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, TokenError> {
+    let format = def.token_request().format;
+    let method = if format == BodyFormat::Query {
+        Method::GET
+    } else {
+        Method::POST
+    };
     let mut request = http
-        .request(Method::POST, url)?
-        .header(ACCEPT, "application/json")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-    match auth {
+        .request(method, url)?
+        .header(ACCEPT, "application/json");
+    match def.client_auth() {
         ClientAuth::Basic => {
             let (id, secret) = basic_credentials(credentials);
             // reqwest base64-encodes `id:secret` and marks the header sensitive.
@@ -181,12 +242,56 @@ fn authenticated_post<'a>(
             form.push(("client_secret", credentials.client_secret.expose_secret()));
         }
     }
-    let body = Zeroizing::new(
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish(),
+    let request = with_params(request, format, form)?;
+    let (meta, body) = http.send(request, now).await?;
+    let result = parse_token_response_with(
+        meta.status,
+        meta.content_type.as_deref(),
+        &body,
+        now,
+        def.token_response(),
     );
-    Ok(request.body(body.as_bytes().to_vec()))
+    if let Err(err) = &result {
+        tracing::debug!(http.status = meta.status.as_u16(), error = %err, "token request failed");
+    }
+    result.map_err(|err| err.with_retry_after(meta.retry_after))
+}
+
+/// Puts parameters where the format says: a form body, a JSON object body, or the
+/// query string. The serialised body is zeroised once copied into the request.
+fn with_params(
+    request: RequestBuilder,
+    format: BodyFormat,
+    params: Vec<(&str, &str)>,
+) -> Result<RequestBuilder, TokenError> {
+    Ok(match format {
+        BodyFormat::Form => {
+            let body = Zeroizing::new(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params)
+                    .finish(),
+            );
+            request
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body.as_bytes().to_vec())
+        }
+        BodyFormat::Json => {
+            let object: serde_json::Map<String, serde_json::Value> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+                .collect();
+            let body = Zeroizing::new(
+                serde_json::to_vec(&object).map_err(|_| TokenError::Malformed {
+                    status: reqwest::StatusCode::BAD_REQUEST,
+                    content_type: None,
+                })?,
+            );
+            request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec())
+        }
+        BodyFormat::Query => request.query(&params),
+    })
 }
 
 /// RFC 6749 §2.3.1: the client id and secret are each encoded with

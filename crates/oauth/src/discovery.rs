@@ -187,6 +187,16 @@ impl ProviderMetadata {
             authorize_params: Default::default(),
             iss_parameter_supported: self.iss_parameter_supported,
             refresh_requires_scopes: false,
+            params: Default::default(),
+            scope_param: "scope".to_owned(),
+            refresh_url: None,
+            token_request: Default::default(),
+            token_response: Default::default(),
+            refresh: Default::default(),
+            revocation: Default::default(),
+            redirect_extras: Vec::new(),
+            docs: Vec::new(),
+            unconfirmed: Vec::new(),
         }
     }
 }

@@ -9,8 +9,12 @@
 //!   `providers/*.toml`); [`ProviderDefinition::from_spec`]`(spec, &HttpPolicy)`,
 //!   [`ProviderDefinition::from_toml`], [`ProviderDefinition::from_json`] check it and
 //!   fail with a [`DefinitionError`] naming the field. A definition serialises as its spec.
-//! - [`builtin_providers`]`() -> Result<Vec<ProviderDefinition>, DefinitionError>`:
-//!   GitHub, GitLab, Google, embedded data files.
+//! - [`builtin_providers`]`() -> Result<Vec<ProviderDefinition>, CatalogError>`: the
+//!   embedded catalog (`providers/*.toml`, 30+ providers); [`load_catalog`] adds an
+//!   operator directory. A [`CatalogError`] reads `<file>: <field>: <problem>`.
+//! - Quirks ([`quirks`]): connect-session `params` filled into URLs by
+//!   [`ProviderDefinition::with_params`] and [`ProviderDefinition::api_base_urls_for`],
+//!   token request format, token response mapping, refresh rules, revocation style.
 //! - [`discover`]`(&OutboundClient, issuer) -> Result<ProviderMetadata, DiscoveryError>`
 //!   then [`ProviderMetadata::into_spec`]`(key, display_name) -> ProviderSpec`.
 //!
@@ -39,12 +43,14 @@
 //! `Debug` and appear in no error, `Display` output or tracing field.
 
 pub mod authorize;
+pub mod catalog;
 pub mod client;
 pub mod discovery;
 pub mod http;
 pub mod id_token;
 pub mod pkce;
 pub mod provider;
+pub mod quirks;
 pub mod retry;
 pub mod secret;
 pub mod token;
@@ -53,15 +59,27 @@ pub mod userinfo;
 pub use authorize::{
     AuthorizationRequest, IssuerCheckError, authorization_url, check_response_issuer,
 };
-pub use client::{ClientCredentials, RevocableToken, Revocation, exchange_code, refresh, revoke};
+pub use client::{
+    ClientCredentials, RevocableToken, Revocation, exchange_code, refresh, revoke, revoke_all,
+};
 pub use discovery::{DiscoveryError, ProviderMetadata, discover};
 pub use http::{FetchError, HttpPolicy, OutboundClient, PolicyError, TransportError, is_global};
 pub use id_token::{IdTokenError, IdTokenVerifier};
 pub use pkce::{PkceChallenge, PkceError, PkceVerifier};
+pub use catalog::{
+    CatalogEntry, CatalogError, CatalogSource, builtin_providers, builtin_providers_with,
+    load_catalog, parse_catalog_file,
+};
 pub use provider::{
-    ClientAuth, DefinitionError, ProviderDefinition, ProviderKey, ProviderSpec, builtin_providers,
+    ClientAuth, DefinitionError, ParamError, ProviderDefinition, ProviderKey, ProviderSpec,
+};
+pub use quirks::{
+    BodyFormat, ExpiryUnit, ParamKind, RefreshSpec, RevocationAuth, RevocationSpec, RevokeTokens,
+    Rotation, TokenRequestSpec, TokenResponseSpec,
 };
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AuthorizationCode, IdToken, Nonce, RefreshToken, State};
-pub use token::{ProviderError, TokenError, TokenResponse, parse_token_response};
+pub use token::{
+    ProviderError, TokenError, TokenResponse, parse_token_response, parse_token_response_with,
+};
 pub use userinfo::fetch_userinfo;

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::http::HttpPolicy;
+use crate::quirks::{
+    ParamKind, RefreshSpec, RevocationSpec, TokenRequestSpec, TokenResponseSpec, fill,
+    is_default, placeholders,
+};
 
 /// A provider's catalog key: `[a-z0-9][a-z0-9_-]{0,62}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -119,6 +123,73 @@ pub struct ProviderSpec {
     /// optional).
     #[serde(default)]
     pub refresh_requires_scopes: bool,
+    /// Connect-session parameters the URLs use as `{name}` (`tenant`, `subdomain`,
+    /// `shop`), with what each may hold.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, ParamKind>,
+    /// The authorization request parameter that carries the scopes (Slack asks for
+    /// user-token scopes in `user_scope`).
+    #[serde(default = "scope_param", skip_serializing_if = "is_scope")]
+    pub scope_param: String,
+    /// A separate endpoint for the refresh grant (Figma); the token endpoint otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_url: Option<Url>,
+    /// How the token endpoint is called.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub token_request: TokenRequestSpec,
+    /// How token responses are read.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub token_response: TokenResponseSpec,
+    /// Refresh-token rules.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub refresh: RefreshSpec,
+    /// How revocation is requested at `revocation_url`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub revocation: RevocationSpec,
+    /// Query parameters of the authorization redirect kept as extras (QuickBooks'
+    /// `realmId`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_extras: Vec<String>,
+    /// The provider's documentation the definition was written from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docs: Vec<Url>,
+    /// Behaviour the documentation did not let the authors confirm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<String>,
+}
+
+impl ProviderSpec {
+    /// A spec with these endpoints and every other field at its default.
+    pub fn new(key: &str, display_name: &str, authorization_url: Url, token_url: Url) -> Self {
+        Self {
+            key: key.to_owned(),
+            display_name: display_name.to_owned(),
+            authorization_url,
+            token_url,
+            revocation_url: None,
+            userinfo_url: None,
+            issuer: None,
+            jwks_uri: None,
+            api_base_urls: Vec::new(),
+            scope_separator: default_separator(),
+            default_scopes: Vec::new(),
+            client_auth: ClientAuth::Basic,
+            pkce: true,
+            authorize_params: BTreeMap::new(),
+            iss_parameter_supported: false,
+            refresh_requires_scopes: false,
+            params: BTreeMap::new(),
+            scope_param: scope_param(),
+            refresh_url: None,
+            token_request: TokenRequestSpec::default(),
+            token_response: TokenResponseSpec::default(),
+            refresh: RefreshSpec::default(),
+            revocation: RevocationSpec::default(),
+            redirect_extras: Vec::new(),
+            docs: Vec::new(),
+            unconfirmed: Vec::new(),
+        }
+    }
 }
 
 fn default_separator() -> String {
@@ -127,6 +198,14 @@ fn default_separator() -> String {
 
 fn yes() -> bool {
     true
+}
+
+fn scope_param() -> String {
+    "scope".to_owned()
+}
+
+fn is_scope(name: &String) -> bool {
+    name == "scope"
 }
 
 /// A checked provider definition. Read through its accessors; build it with
@@ -172,6 +251,91 @@ impl DefinitionError {
     }
 }
 
+/// Connect-session parameters that are wrong for a provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("params.{0} is required by this provider")]
+    Missing(String),
+    #[error("params.{0} is not used by this provider")]
+    Unexpected(String),
+    #[error("params.{name} must be {rule}")]
+    Invalid { name: String, rule: &'static str },
+    #[error("the parameters do not make a usable URL")]
+    Unusable,
+}
+
+/// Redirect parameters that are the flow's own and never extras.
+const RESERVED_REDIRECT_PARAMS: &[&str] = &["code", "state", "iss", "error"];
+
+/// Every `{name}` in the URLs is declared in `params`, every declared one is used,
+/// and names are plain identifiers.
+fn check_params(spec: &ProviderSpec) -> Result<(), DefinitionError> {
+    let mut used = std::collections::BTreeSet::new();
+    let urls = [
+        Some(&spec.authorization_url),
+        Some(&spec.token_url),
+        spec.refresh_url.as_ref(),
+        spec.revocation_url.as_ref(),
+        spec.userinfo_url.as_ref(),
+        spec.jwks_uri.as_ref(),
+    ];
+    for (field, url) in [
+        "authorization_url",
+        "token_url",
+        "refresh_url",
+        "revocation_url",
+        "userinfo_url",
+        "jwks_uri",
+    ]
+        .into_iter()
+        .zip(urls)
+    {
+        let Some(url) = url else { continue };
+        for name in placeholders(url.as_str()) {
+            // The revocation URL may also name the client and the token.
+            if field == "revocation_url" && (name == "client_id" || name == "token") {
+                continue;
+            }
+            if !spec.params.contains_key(&name) {
+                return Err(DefinitionError::field(
+                    field,
+                    format!("uses `{{{name}}}`, which is not declared in params"),
+                ));
+            }
+            used.insert(name);
+        }
+    }
+    for url in &spec.api_base_urls {
+        for name in placeholders(url.as_str()) {
+            if !spec.params.contains_key(&name) {
+                return Err(DefinitionError::field(
+                    "api_base_urls",
+                    format!("uses `{{{name}}}`, which is not declared in params"),
+                ));
+            }
+            used.insert(name);
+        }
+    }
+    for name in spec.params.keys() {
+        let ident = !name.is_empty()
+            && name.len() <= 32
+            && name.bytes().all(|c| c.is_ascii_lowercase() || c == b'_');
+        if !ident {
+            return Err(DefinitionError::field(
+                "params",
+                format!("`{name}` must be 1 to 32 of a-z and `_`"),
+            ));
+        }
+        if !used.contains(name) {
+            return Err(DefinitionError::field(
+                "params",
+                format!("`{name}` is declared but no URL uses it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parameters this crate sets itself; `authorize_params` must not override them, or a
 /// catalog entry could disable PKCE or redirect codes elsewhere.
 const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
@@ -193,6 +357,7 @@ impl ProviderDefinition {
         check_endpoint("authorization_url", &spec.authorization_url, policy)?;
         check_endpoint("token_url", &spec.token_url, policy)?;
         for (field, url) in [
+            ("refresh_url", &spec.refresh_url),
             ("revocation_url", &spec.revocation_url),
             ("userinfo_url", &spec.userinfo_url),
             ("jwks_uri", &spec.jwks_uri),
@@ -243,7 +408,133 @@ impl ProviderDefinition {
                 ));
             }
         }
+        check_params(&spec)?;
+        if spec.scope_param.is_empty()
+            || RESERVED_AUTHORIZE_PARAMS.contains(&spec.scope_param.as_str()) && spec.scope_param != "scope"
+        {
+            return Err(DefinitionError::field(
+                "scope_param",
+                "must be a parameter name tokenwarden does not set otherwise",
+            ));
+        }
+        spec.token_response.check()?;
+        spec.revocation.check()?;
+        for name in &spec.redirect_extras {
+            if name.is_empty() || RESERVED_REDIRECT_PARAMS.contains(&name.as_str()) {
+                return Err(DefinitionError::field(
+                    "redirect_extras",
+                    format!("cannot keep `{name}`"),
+                ));
+            }
+        }
+        for url in &spec.docs {
+            if url.scheme() != "https" {
+                return Err(DefinitionError::field("docs", "must be https URLs"));
+            }
+        }
         Ok(Self { key, spec })
+    }
+
+    /// The connect-session parameters this provider's URLs need.
+    pub fn params(&self) -> &BTreeMap<String, ParamKind> {
+        &self.spec.params
+    }
+
+    /// Checks connect-session parameters: exactly the declared ones, each of its kind.
+    pub fn check_params(&self, values: &BTreeMap<String, String>) -> Result<(), ParamError> {
+        for name in self.spec.params.keys() {
+            if !values.contains_key(name) {
+                return Err(ParamError::Missing(name.clone()));
+            }
+        }
+        for (name, value) in values {
+            let Some(kind) = self.spec.params.get(name) else {
+                return Err(ParamError::Unexpected(name.clone()));
+            };
+            if !kind.accepts(value) {
+                return Err(ParamError::Invalid {
+                    name: name.clone(),
+                    rule: kind.describe(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// This definition with every `{param}` in its URLs replaced by the connection's
+    /// values (after [`Self::check_params`]). Definitions without parameters come back
+    /// unchanged.
+    pub fn with_params(&self, values: &BTreeMap<String, String>) -> Result<Self, ParamError> {
+        self.check_params(values)?;
+        if self.spec.params.is_empty() {
+            return Ok(self.clone());
+        }
+        let expand = |url: &Url| -> Result<Url, ParamError> {
+            Url::parse(&fill(url.as_str(), values)).map_err(|_| ParamError::Unusable)
+        };
+        let opt = |url: &Option<Url>| url.as_ref().map(expand).transpose();
+        let mut spec = self.spec.clone();
+        spec.authorization_url = expand(&self.spec.authorization_url)?;
+        spec.token_url = expand(&self.spec.token_url)?;
+        spec.revocation_url = opt(&self.spec.revocation_url)?;
+        spec.refresh_url = opt(&self.spec.refresh_url)?;
+        spec.userinfo_url = opt(&self.spec.userinfo_url)?;
+        spec.jwks_uri = opt(&self.spec.jwks_uri)?;
+        spec.issuer = self.spec.issuer.as_ref().map(|i| fill(i, values));
+        spec.api_base_urls = self.api_base_urls_for(values)?;
+        // The values are now part of the URLs; nothing is left to fill.
+        spec.params = BTreeMap::new();
+        Ok(Self {
+            key: self.key.clone(),
+            spec,
+        })
+    }
+
+    /// The API base URLs the proxy may call for a connection with these parameters
+    /// (`https://{subdomain}.zendesk.com/api/v2` becomes the connection's own host).
+    pub fn api_base_urls_for(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Vec<Url>, ParamError> {
+        self.check_params(values)?;
+        self.spec
+            .api_base_urls
+            .iter()
+            .map(|url| Url::parse(&fill(url.as_str(), values)).map_err(|_| ParamError::Unusable))
+            .collect()
+    }
+
+    /// The authorization request parameter carrying the scopes.
+    pub fn scope_param(&self) -> &str {
+        &self.spec.scope_param
+    }
+    /// Where the refresh grant is sent.
+    pub fn refresh_url(&self) -> &Url {
+        self.spec.refresh_url.as_ref().unwrap_or(&self.spec.token_url)
+    }
+    /// How the token endpoint is called.
+    pub fn token_request(&self) -> &TokenRequestSpec {
+        &self.spec.token_request
+    }
+    /// How token responses are read.
+    pub fn token_response(&self) -> &TokenResponseSpec {
+        &self.spec.token_response
+    }
+    /// Refresh-token rules.
+    pub fn refresh(&self) -> &RefreshSpec {
+        &self.spec.refresh
+    }
+    /// How revocation is requested.
+    pub fn revocation(&self) -> &RevocationSpec {
+        &self.spec.revocation
+    }
+    /// Redirect query parameters kept as extras.
+    pub fn redirect_extras(&self) -> &[String] {
+        &self.spec.redirect_extras
+    }
+    /// Documentation pages.
+    pub fn docs(&self) -> &[Url] {
+        &self.spec.docs
     }
 
     /// Reads and checks a TOML definition.
@@ -425,25 +716,6 @@ pub(crate) fn check_scope_token(scope: &str, separator: &str) -> Result<(), Defi
     }
 }
 
-/// The built-in catalog, embedded at build time. Each file cites the provider's
-/// documentation. Adding a provider is adding a file here and a line below.
-const BUILTIN: &[(&str, &str)] = &[
-    ("github", include_str!("../providers/github.toml")),
-    ("gitlab", include_str!("../providers/gitlab.toml")),
-    ("google", include_str!("../providers/google.toml")),
-];
-
-/// The built-in providers, checked under the strict policy. An error here is a broken
-/// catalog file and is caught by this crate's tests; callers load the catalog once at
-/// start-up and refuse to start on an error.
-pub fn builtin_providers() -> Result<Vec<ProviderDefinition>, DefinitionError> {
-    let strict = HttpPolicy::default();
-    BUILTIN
-        .iter()
-        .map(|(_, text)| ProviderDefinition::from_toml(text, &strict))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,28 +741,6 @@ mod tests {
 
     fn field_of(result: Result<ProviderDefinition, DefinitionError>) -> Option<&'static str> {
         result.err().and_then(|e| e.field_name())
-    }
-
-    #[test]
-    fn builtin_catalog_loads_and_file_names_match_keys() -> Result<(), DefinitionError> {
-        let providers = builtin_providers()?;
-        let keys: Vec<&str> = providers.iter().map(|p| p.key().as_str()).collect();
-        assert_eq!(keys, ["github", "gitlab", "google"]);
-        for ((name, _), def) in BUILTIN.iter().zip(&providers) {
-            assert_eq!(*name, def.key().as_str());
-        }
-        let google = &providers[2];
-        assert_eq!(google.issuer(), Some("https://accounts.google.com"));
-        assert_eq!(
-            google
-                .authorize_params()
-                .get("access_type")
-                .map(String::as_str),
-            Some("offline")
-        );
-        assert!(google.is_oidc());
-        assert_eq!(providers[0].client_auth(), ClientAuth::Post);
-        Ok(())
     }
 
     #[test]

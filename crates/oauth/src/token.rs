@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::http::TransportError;
+use crate::quirks::{ExpiryUnit, TokenResponseSpec};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// A successful token response, with its expiry made absolute.
@@ -170,11 +171,47 @@ pub fn parse_token_response(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, TokenError> {
+    parse_token_response_with(status, content_type, body, now, &TokenResponseSpec::default())
+}
+
+/// Token fields that [`TokenResponseSpec::token_root`] moves to the top level.
+const TOKEN_FIELDS: &[&str] = &[
+    "access_token",
+    "token_type",
+    "refresh_token",
+    "expires_in",
+    "scope",
+    "id_token",
+];
+
+/// [`parse_token_response`] with a provider's response mapping: token fields nested
+/// under `token_root`, `expires_in` in milliseconds, a default lifetime, and which
+/// extras to keep.
+pub fn parse_token_response_with(
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    spec: &TokenResponseSpec,
+) -> Result<TokenResponse, TokenError> {
     let mut fields = checked_fields(status, content_type, body)?;
     let malformed = || TokenError::Malformed {
         status,
         content_type: content_type.map(str::to_owned),
     };
+    if let Some(root) = &spec.token_root
+        && let Some(Value::Object(mut inner)) = fields.remove(root)
+    {
+        // The nested object is the token; what else the top level says (a bot token
+        // beside Slack's user token) is not this connection's.
+        for name in TOKEN_FIELDS {
+            fields.remove(*name);
+            if let Some(value) = inner.remove(*name) {
+                fields.insert((*name).to_owned(), value);
+            }
+        }
+        fields.insert(root.clone(), Value::Object(inner));
+    }
     let access_token = take_string(&mut fields, "access_token").ok_or_else(malformed)?;
     let token_type = match take_string(&mut fields, "token_type") {
         Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
@@ -183,13 +220,24 @@ pub fn parse_token_response(
         None => "Bearer".to_owned(),
     };
     let expires_at = match fields.remove("expires_in") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(expiry(&value, now).ok_or_else(malformed)?),
+        None | Some(Value::Null) => spec
+            .default_lifetime_secs
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| now.checked_add_signed(d)),
+        Some(value) => Some(expiry(&value, spec.expires_in_unit, now).ok_or_else(malformed)?),
     };
     let refresh_token = take_string(&mut fields, "refresh_token").map(RefreshToken::new);
     let id_token = take_string(&mut fields, "id_token").map(IdToken::new);
     let scopes = fields.remove("scope").and_then(parse_scopes);
     strip_secrets(&mut fields);
+    if !spec.extras.is_empty() {
+        fields = spec
+            .extras
+            .iter()
+            .filter_map(|path| lookup(&fields, path).map(|v| (path.clone(), v.clone())))
+            .collect();
+    }
     Ok(TokenResponse {
         access_token: AccessToken::new(access_token),
         token_type,
@@ -303,7 +351,7 @@ fn take_string(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
 
 /// `expires_in` as a non-negative integer, or a string holding one (seen in the wild,
 /// and every value in a form-encoded body is a string).
-fn expiry(value: &Value, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn expiry(value: &Value, unit: ExpiryUnit, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let seconds = match value {
         Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
@@ -313,8 +361,22 @@ fn expiry(value: &Value, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         Value::String(s) => s.trim().parse::<u64>().ok()?,
         _ => return None,
     };
+    let seconds = match unit {
+        ExpiryUnit::Seconds => seconds,
+        ExpiryUnit::Milliseconds => seconds / 1000,
+    };
     let delta = chrono::Duration::try_seconds(i64::try_from(seconds).ok()?)?;
     now.checked_add_signed(delta)
+}
+
+/// The value at a dotted path (`team.id`).
+fn lookup<'a>(fields: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = fields.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
 }
 
 fn parse_scopes(value: Value) -> Option<Vec<String>> {
@@ -402,6 +464,62 @@ mod tests {
             Value::Object(t.extras),
             serde_json::json!({"instance_url": "https://x.my.salesforce.com"})
         );
+        Ok(())
+    }
+
+    #[test]
+    fn slack_user_token_nested_under_authed_user_is_the_token() -> Result<(), TokenError> {
+        let spec = TokenResponseSpec {
+            token_root: Some("authed_user".into()),
+            extras: vec!["team.id".into(), "authed_user.id".into()],
+            ..TokenResponseSpec::default()
+        };
+        let t = parse_token_response_with(
+            StatusCode::OK,
+            JSON,
+            br#"{"ok":true,"access_token":"xoxb-bot","token_type":"bot","team":{"id":"T1","name":"n"},
+                "authed_user":{"id":"U1","access_token":"xoxp-user","token_type":"user",
+                "scope":"chat:write","refresh_token":"xoxe-1","expires_in":43200}}"#,
+            now(),
+            &spec,
+        )?;
+        assert_eq!(t.access_token.expose_secret(), "xoxp-user");
+        assert_eq!(t.token_type, "user");
+        assert_eq!(t.refresh_token.as_ref().map(|r| r.expose_secret()), Some("xoxe-1"));
+        assert_eq!(t.expires_at, Some(now() + chrono::Duration::seconds(43200)));
+        assert_eq!(
+            Value::Object(t.extras),
+            serde_json::json!({"team.id": "T1", "authed_user.id": "U1"})
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn milliseconds_and_default_lifetimes_give_the_documented_expiry() -> Result<(), TokenError> {
+        let ms = TokenResponseSpec {
+            expires_in_unit: ExpiryUnit::Milliseconds,
+            ..TokenResponseSpec::default()
+        };
+        let t = parse_token_response_with(
+            StatusCode::OK,
+            JSON,
+            br#"{"access_token":"a","expires_in":"7200000"}"#,
+            now(),
+            &ms,
+        )?;
+        assert_eq!(t.expires_at, Some(now() + chrono::Duration::seconds(7200)));
+        let lifetime = TokenResponseSpec {
+            default_lifetime_secs: Some(600),
+            ..TokenResponseSpec::default()
+        };
+        let t = parse_token_response_with(
+            StatusCode::OK,
+            JSON,
+            br#"{"access_token":"a"}"#,
+            now(),
+            &lifetime,
+        )?;
+        assert_eq!(t.expires_at, Some(now() + chrono::Duration::seconds(600)));
         Ok(())
     }
 

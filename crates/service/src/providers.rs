@@ -245,6 +245,16 @@ impl Services {
                     authorize_params: BTreeMap::new(),
                     iss_parameter_supported: false,
                     refresh_requires_scopes: false,
+                    params: Default::default(),
+                    scope_param: "scope".to_owned(),
+                    refresh_url: None,
+                    token_request: Default::default(),
+                    token_response: Default::default(),
+                    refresh: Default::default(),
+                    revocation: Default::default(),
+                    redirect_extras: Vec::new(),
+                    docs: Vec::new(),
+                    unconfirmed: Vec::new(),
                 }
             }
         };

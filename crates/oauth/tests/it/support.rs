@@ -150,6 +150,16 @@ impl FakeServer {
             authorize_params: Default::default(),
             iss_parameter_supported: false,
             refresh_requires_scopes: false,
+            params: Default::default(),
+            scope_param: "scope".to_owned(),
+            refresh_url: None,
+            token_request: Default::default(),
+            token_response: Default::default(),
+            refresh: Default::default(),
+            revocation: Default::default(),
+            redirect_extras: Vec::new(),
+            docs: Vec::new(),
+            unconfirmed: Vec::new(),
         };
         edit(&mut spec);
         ProviderDefinition::from_spec(spec, &loopback_policy()).unwrap()

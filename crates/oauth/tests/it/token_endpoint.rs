@@ -465,6 +465,7 @@ async fn revocation_sends_the_token_with_its_type_hint_and_client_auth() {
         &def,
         &credentials(),
         RevocableToken::Refresh(&RefreshToken::new("rt-x")),
+        &AccessToken::new("at"),
         now(),
     )
     .await
@@ -501,6 +502,7 @@ async fn revocation_unavailable_is_transient_with_retry_after_and_absent_endpoin
         &server.provider(|_| {}),
         &credentials(),
         RevocableToken::Access(&token),
+        &AccessToken::new("at"),
         now(),
     )
     .await
@@ -510,6 +512,7 @@ async fn revocation_unavailable_is_transient_with_retry_after_and_absent_endpoin
         &server.provider(|s| s.revocation_url = None),
         &credentials(),
         RevocableToken::Access(&token),
+        &AccessToken::new("at"),
         now(),
     )
     .await
