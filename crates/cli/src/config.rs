@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// How long a connect link stays usable, in seconds [default: 1800].
     #[arg(long, env = "TOKENWARDEN_CONNECT_LINK_TTL_SECONDS")]
     pub connect_link_ttl_seconds: Option<u64>,
+    /// Directory of provider catalog files (`*.toml`) that add providers or replace
+    /// built-in ones; a bad file stops start-up with `<file>: <field>: <problem>`.
+    #[arg(long, env = "TOKENWARDEN_PROVIDERS_DIR", value_name = "DIR")]
+    pub providers_dir: Option<PathBuf>,
     /// Zero-setup mode: a temporary database, loopback providers allowed, a built-in
     /// demo OAuth provider, and an admin API key printed at start.
     #[arg(long)]
@@ -82,6 +86,7 @@ struct FileSettings {
     log: Option<String>,
     refresh_lease_seconds: Option<u64>,
     connect_link_ttl_seconds: Option<u64>,
+    providers_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +200,27 @@ impl DatabaseArgs {
     }
 }
 
+/// The operator directory's catalog entries, checked as the server will use them.
+fn operator_providers(
+    dir: Option<&Path>,
+    allow_loopback: bool,
+) -> anyhow::Result<Vec<tokenwarden_service::ProviderSpec>> {
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
+    let policy = tokenwarden_oauth::HttpPolicy {
+        allow_loopback,
+        ..tokenwarden_oauth::HttpPolicy::default()
+    };
+    let entries =
+        tokenwarden_oauth::load_catalog(Some(dir), &policy).map_err(|e| anyhow!("{e}"))?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| matches!(e.source, tokenwarden_oauth::CatalogSource::File(_)))
+        .map(|e| e.definition.spec().clone())
+        .collect())
+}
+
 impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Settings> {
         let file = read_file_settings(self.config.as_ref())?;
@@ -288,6 +314,10 @@ impl ServeArgs {
             bail!("TOKENWARDEN_CONNECT_LINK_TTL_SECONDS must be between 60 and 604800");
         }
 
+        let providers_dir = self.providers_dir.or(file.providers_dir);
+        let extra_providers =
+            operator_providers(providers_dir.as_deref(), allow_loopback_providers)?;
+
         Ok(Settings {
             server: ServerConfig {
                 listen,
@@ -300,7 +330,7 @@ impl ServeArgs {
                 allow_loopback_providers,
                 refresh_lease_secs,
                 connect_link_ttl_secs,
-                extra_providers: Vec::new(),
+                extra_providers,
                 extra_routes: None,
             },
             log,
@@ -328,6 +358,7 @@ mod tests {
             log: None,
             refresh_lease_seconds: None,
             connect_link_ttl_seconds: None,
+            providers_dir: None,
             dev: false,
         }
     }

@@ -3,6 +3,7 @@
 mod audit;
 mod config;
 mod dev;
+mod providers;
 mod serve;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     /// Copy every vault from one database to another (e.g. SQLite to PostgreSQL), as
     /// stored: nothing is decrypted, the same keys open the copy.
     Copy(audit::CopyArgs),
+    /// List the provider catalog (built-in and the operator directory), offline.
+    Providers(providers::ProvidersArgs),
 }
 
 #[tokio::main]
@@ -42,6 +45,7 @@ async fn main() -> ExitCode {
         Command::Openapi => print_openapi(),
         Command::Audit(cmd) => audit::run(cmd).await,
         Command::Copy(args) => audit::copy(args).await,
+        Command::Providers(args) => providers::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -219,6 +219,12 @@ impl FakeProvider {
         lock(&self.shared.settings).access_token_ttl = ttl;
     }
 
+    /// Plays a real provider's paths and message shapes (see [`crate::Persona`]);
+    /// `None` returns to the plain routes.
+    pub fn set_persona(&self, persona: Option<crate::Persona>) {
+        lock(&self.shared.settings).persona = persona;
+    }
+
     /// Turns refresh token rotation (and with it reuse detection) on or off.
     pub fn set_refresh_rotation(&self, rotate: bool) {
         lock(&self.shared.settings).rotate_refresh_tokens = rotate;

@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod handle;
 mod keys;
+mod persona;
 mod records;
 mod routes;
 mod state;
@@ -32,5 +33,6 @@ pub use config::{
 pub use error::Error;
 pub use handle::FakeProvider;
 pub use keys::KEY_ID;
+pub use persona::{Persona, PersonaRevoke, TokenSource};
 pub use records::{AuthorizationRecord, Counters, GrantId, GrantSnapshot, RecordedRequest};
 pub use state::{ACCESS_TOKEN_PREFIX, CODE_PREFIX, REFRESH_TOKEN_PREFIX};

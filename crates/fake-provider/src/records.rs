@@ -25,7 +25,7 @@ pub struct Counters {
 }
 
 /// One HTTP request as the provider received it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecordedRequest {
     pub method: String,
     /// Path relative to the provider's base URL (`/token`, `/api/user`).
@@ -36,6 +36,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Decoded form parameters when the body is form-urlencoded.
     pub form: Vec<(String, String)>,
+    /// The body when it is JSON.
+    pub json: Option<serde_json::Value>,
     pub body_len: usize,
     pub received_at: DateTime<Utc>,
 }

@@ -69,6 +69,7 @@ pub(crate) struct Settings {
     pub client_auth: ClientAuthPolicy,
     pub access_token_ttl: Duration,
     pub rotate_refresh_tokens: bool,
+    pub persona: Option<crate::persona::Persona>,
 }
 
 impl Shared {
@@ -81,6 +82,7 @@ impl Shared {
             client_auth: config.client_auth,
             access_token_ttl: config.access_token_ttl,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
+            persona: None,
         };
         Self {
             base_url,

@@ -30,7 +30,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("linear", include_str!("../providers/linear.toml")),
     ("linkedin", include_str!("../providers/linkedin.toml")),
     ("microsoft", include_str!("../providers/microsoft.toml")),
-    ("microsoft-tenant", include_str!("../providers/microsoft-tenant.toml")),
+    (
+        "microsoft-tenant",
+        include_str!("../providers/microsoft-tenant.toml"),
+    ),
     ("notion", include_str!("../providers/notion.toml")),
     ("pipedrive", include_str!("../providers/pipedrive.toml")),
     ("quickbooks", include_str!("../providers/quickbooks.toml")),
@@ -110,7 +113,9 @@ pub fn parse_catalog_file(
 
 /// The built-in providers, checked under `policy`. An error is a broken embedded file,
 /// caught by this crate's tests.
-pub fn builtin_providers_with(policy: &HttpPolicy) -> Result<Vec<ProviderDefinition>, CatalogError> {
+pub fn builtin_providers_with(
+    policy: &HttpPolicy,
+) -> Result<Vec<ProviderDefinition>, CatalogError> {
     BUILTIN
         .iter()
         .map(|(stem, text)| {
@@ -205,7 +210,11 @@ mod tests {
         let providers = builtin_providers()?;
         assert!(providers.len() >= 30, "{}", providers.len());
         for def in &providers {
-            assert!(!def.docs().is_empty(), "{} cites no documentation", def.key());
+            assert!(
+                !def.docs().is_empty(),
+                "{} cites no documentation",
+                def.key()
+            );
         }
         let google = providers
             .iter()
@@ -213,7 +222,10 @@ mod tests {
             .ok_or("no google")?;
         assert_eq!(google.issuer(), Some("https://accounts.google.com"));
         assert_eq!(
-            google.authorize_params().get("access_type").map(String::as_str),
+            google
+                .authorize_params()
+                .get("access_type")
+                .map(String::as_str),
             Some("offline")
         );
         assert!(google.is_oidc());
@@ -232,13 +244,18 @@ mod tests {
                     token_url = \"https://acme.example/t\"\n\
                     [token_response]\nexpires_in_unit = \"hours\"\n";
         let err = parse_catalog_file("ops/acme.toml", text, &HttpPolicy::default());
-        let err = err.err().map(|e| (e.file.clone(), e.field.clone(), e.to_string()));
+        let err = err
+            .err()
+            .map(|e| (e.file.clone(), e.field.clone(), e.to_string()));
         let Some((file, field, shown)) = err else {
             panic!("a bad unit was accepted")
         };
         assert_eq!(file, "ops/acme.toml");
         assert_eq!(field, "token_response.expires_in_unit");
-        assert!(shown.starts_with("ops/acme.toml: token_response.expires_in_unit: "), "{shown}");
+        assert!(
+            shown.starts_with("ops/acme.toml: token_response.expires_in_unit: "),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -249,7 +266,10 @@ mod tests {
         let err = parse_catalog_file("acme.toml", text, &HttpPolicy::default()).err();
         assert_eq!(
             err.map(|e| e.to_string()),
-            Some("acme.toml: authorization_url: uses `{shop}`, which is not declared in params".to_owned())
+            Some(
+                "acme.toml: authorization_url: uses `{shop}`, which is not declared in params"
+                    .to_owned()
+            )
         );
     }
 

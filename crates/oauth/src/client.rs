@@ -156,7 +156,9 @@ pub async fn revoke(
     } else {
         Method::POST
     };
-    let mut request = http.request(method, &url)?.header(ACCEPT, "application/json");
+    let mut request = http
+        .request(method, &url)?
+        .header(ACCEPT, "application/json");
     match auth {
         RevocationAuth::Basic => {
             let (id, secret) = basic_credentials(credentials);
@@ -280,12 +282,13 @@ fn with_params(
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
                 .collect();
-            let body = Zeroizing::new(
-                serde_json::to_vec(&object).map_err(|_| TokenError::Malformed {
-                    status: reqwest::StatusCode::BAD_REQUEST,
-                    content_type: None,
-                })?,
-            );
+            let body =
+                Zeroizing::new(
+                    serde_json::to_vec(&object).map_err(|_| TokenError::Malformed {
+                        status: reqwest::StatusCode::BAD_REQUEST,
+                        content_type: None,
+                    })?,
+                );
             request
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_vec())

@@ -59,6 +59,10 @@ pub mod userinfo;
 pub use authorize::{
     AuthorizationRequest, IssuerCheckError, authorization_url, check_response_issuer,
 };
+pub use catalog::{
+    CatalogEntry, CatalogError, CatalogSource, builtin_providers, builtin_providers_with,
+    load_catalog, parse_catalog_file,
+};
 pub use client::{
     ClientCredentials, RevocableToken, Revocation, exchange_code, refresh, revoke, revoke_all,
 };
@@ -66,10 +70,6 @@ pub use discovery::{DiscoveryError, ProviderMetadata, discover};
 pub use http::{FetchError, HttpPolicy, OutboundClient, PolicyError, TransportError, is_global};
 pub use id_token::{IdTokenError, IdTokenVerifier};
 pub use pkce::{PkceChallenge, PkceError, PkceVerifier};
-pub use catalog::{
-    CatalogEntry, CatalogError, CatalogSource, builtin_providers, builtin_providers_with,
-    load_catalog, parse_catalog_file,
-};
 pub use provider::{
     ClientAuth, DefinitionError, ParamError, ProviderDefinition, ProviderKey, ProviderSpec,
 };

@@ -14,8 +14,8 @@ use url::Url;
 
 use crate::http::HttpPolicy;
 use crate::quirks::{
-    ParamKind, RefreshSpec, RevocationSpec, TokenRequestSpec, TokenResponseSpec, fill,
-    is_default, placeholders,
+    ParamKind, RefreshSpec, RevocationSpec, TokenRequestSpec, TokenResponseSpec, fill, is_default,
+    placeholders,
 };
 
 /// A provider's catalog key: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -287,8 +287,8 @@ fn check_params(spec: &ProviderSpec) -> Result<(), DefinitionError> {
         "userinfo_url",
         "jwks_uri",
     ]
-        .into_iter()
-        .zip(urls)
+    .into_iter()
+    .zip(urls)
     {
         let Some(url) = url else { continue };
         for name in placeholders(url.as_str()) {
@@ -410,7 +410,8 @@ impl ProviderDefinition {
         }
         check_params(&spec)?;
         if spec.scope_param.is_empty()
-            || RESERVED_AUTHORIZE_PARAMS.contains(&spec.scope_param.as_str()) && spec.scope_param != "scope"
+            || RESERVED_AUTHORIZE_PARAMS.contains(&spec.scope_param.as_str())
+                && spec.scope_param != "scope"
         {
             return Err(DefinitionError::field(
                 "scope_param",
@@ -510,7 +511,10 @@ impl ProviderDefinition {
     }
     /// Where the refresh grant is sent.
     pub fn refresh_url(&self) -> &Url {
-        self.spec.refresh_url.as_ref().unwrap_or(&self.spec.token_url)
+        self.spec
+            .refresh_url
+            .as_ref()
+            .unwrap_or(&self.spec.token_url)
     }
     /// How the token endpoint is called.
     pub fn token_request(&self) -> &TokenRequestSpec {

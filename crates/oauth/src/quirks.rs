@@ -310,7 +310,17 @@ mod tests {
             assert!(ParamKind::Label.accepts(good), "{good}");
         }
         for bad in [
-            "", "-a", "a-", "a.b", "a/b", "a@b", "a:1", "a?x", "a#x", "a b", "é",
+            "",
+            "-a",
+            "a-",
+            "a.b",
+            "a/b",
+            "a@b",
+            "a:1",
+            "a?x",
+            "a#x",
+            "a b",
+            "é",
             &"a".repeat(64),
         ] {
             assert!(!ParamKind::Label.accepts(bad), "{bad}");

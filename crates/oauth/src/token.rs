@@ -171,7 +171,13 @@ pub fn parse_token_response(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, TokenError> {
-    parse_token_response_with(status, content_type, body, now, &TokenResponseSpec::default())
+    parse_token_response_with(
+        status,
+        content_type,
+        body,
+        now,
+        &TokenResponseSpec::default(),
+    )
 }
 
 /// Token fields that [`TokenResponseSpec::token_root`] moves to the top level.
@@ -199,18 +205,23 @@ pub fn parse_token_response_with(
         status,
         content_type: content_type.map(str::to_owned),
     };
+    // A nested object with an access token is the token; what else the top level says
+    // (a bot token beside Slack's user token) is not this connection's. Without one
+    // (Slack's refresh responses), the top level is read as usual.
     if let Some(root) = &spec.token_root
-        && let Some(Value::Object(mut inner)) = fields.remove(root)
+        && let Some(Value::Object(inner)) = fields.get_mut(root)
+        && inner.contains_key("access_token")
     {
-        // The nested object is the token; what else the top level says (a bot token
-        // beside Slack's user token) is not this connection's.
+        let mut moved = Map::new();
         for name in TOKEN_FIELDS {
-            fields.remove(*name);
             if let Some(value) = inner.remove(*name) {
-                fields.insert((*name).to_owned(), value);
+                moved.insert((*name).to_owned(), value);
             }
         }
-        fields.insert(root.clone(), Value::Object(inner));
+        for name in TOKEN_FIELDS {
+            fields.remove(*name);
+        }
+        fields.extend(moved);
     }
     let access_token = take_string(&mut fields, "access_token").ok_or_else(malformed)?;
     let token_type = match take_string(&mut fields, "token_type") {
@@ -485,7 +496,10 @@ mod tests {
         )?;
         assert_eq!(t.access_token.expose_secret(), "xoxp-user");
         assert_eq!(t.token_type, "user");
-        assert_eq!(t.refresh_token.as_ref().map(|r| r.expose_secret()), Some("xoxe-1"));
+        assert_eq!(
+            t.refresh_token.as_ref().map(|r| r.expose_secret()),
+            Some("xoxe-1")
+        );
         assert_eq!(t.expires_at, Some(now() + chrono::Duration::seconds(43200)));
         assert_eq!(
             Value::Object(t.extras),

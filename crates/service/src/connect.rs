@@ -6,6 +6,8 @@
 //! the callback, given the state back by the provider, opens exactly that and nothing
 //! else, then seals the new tokens to the vault's public key. It never sees the DEK.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
@@ -41,6 +43,8 @@ pub struct NewConnectSession {
     pub connection_id: Option<ConnectionId>,
     pub scopes: Option<Scopes>,
     pub return_to: Option<String>,
+    /// Values for the provider's URL parameters (`{tenant}`, `{subdomain}`, `{shop}`).
+    pub params: BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -73,6 +77,9 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// The request's cookies (name, value): a link-started flow needs its binding one.
     pub cookies: Vec<(String, String)>,
+    /// The redirect's other query parameters; those the provider definition names in
+    /// `redirect_extras` are kept with the connection.
+    pub extra: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for CallbackParams {
@@ -132,6 +139,9 @@ struct SessionSecrets {
     provider: ProviderSpec,
     sealing_key_id: u32,
     sealing_public_key: Vec<u8>,
+    /// The connection's URL parameters; `provider` already has them filled in.
+    #[serde(default)]
+    params: BTreeMap<String, String>,
 }
 
 impl Drop for SessionSecrets {
@@ -242,8 +252,10 @@ impl Services {
             .store
             .provider(&caller.vault_id, &app.provider_key)
             .await?;
-        let def =
-            self.provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?;
+        let def = self
+            .provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?
+            .with_params(&req.params)
+            .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
         let dek = caller.data_key()?;
         let client_secret =
             self.open_client_secret(&dek, &app, custom.as_ref().map(|p| p.spec.as_str()))?;
@@ -300,6 +312,7 @@ impl Services {
             provider: def.spec().clone(),
             sealing_key_id: sealing_key_id.0,
             sealing_public_key,
+            params: req.params,
         };
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&secrets).map_err(ServiceError::internal)?);
@@ -398,7 +411,7 @@ impl Services {
         params: CallbackParams,
         ctx: &RequestContext,
     ) -> Result<CallbackOutcome, CallbackRejected> {
-        let state = params.state.ok_or(CallbackRejected::MissingState)?;
+        let state = params.state.clone().ok_or(CallbackRejected::MissingState)?;
         let pending = self
             .store
             .pending_connect(&state_hash(&state))
@@ -435,10 +448,7 @@ impl Services {
             return Err(CallbackRejected::UnknownState);
         }
         let return_to = session.return_to.clone();
-        match self
-            .complete_callback(&pending, &state, params.code, params.iss, params.error, ctx)
-            .await
-        {
+        match self.complete_callback(&pending, &state, params, ctx).await {
             Ok(connection_id) => Ok(CallbackOutcome::Connected {
                 connection_id,
                 return_to,
@@ -462,11 +472,16 @@ impl Services {
         &self,
         pending: &PendingConnect,
         state: &str,
-        code: Option<String>,
-        iss: Option<String>,
-        provider_error: Option<String>,
+        params: CallbackParams,
         ctx: &RequestContext,
     ) -> Result<ConnectionId, &'static str> {
+        let CallbackParams {
+            code,
+            iss,
+            error: provider_error,
+            extra,
+            ..
+        } = params;
         let session = &pending.session;
         let app = &pending.app;
         let plain = state_key(state)
@@ -543,6 +558,12 @@ impl Services {
             Some(s) => Scopes::parse(s).unwrap_or_else(|_| session.scopes.clone()),
             None => session.scopes.clone(),
         };
+        let mut extras = response.extras.clone();
+        for name in def.redirect_extras() {
+            if let Some(value) = extra.get(name).filter(|v| v.len() <= 256) {
+                extras.insert(name.clone(), serde_json::Value::String(value.clone()));
+            }
+        }
         let set = TokenSet {
             access_token: response.access_token.expose_secret().to_owned(),
             token_type: response.token_type.clone(),
@@ -556,7 +577,8 @@ impl Services {
                 .id_token
                 .as_ref()
                 .map(|t: &IdToken| t.expose_secret().to_owned()),
-            extras: response.extras.clone(),
+            extras,
+            params: secrets.params.clone(),
         };
         let public = SealingPublicKey::from_bytes(
             KeyId(secrets.sealing_key_id),

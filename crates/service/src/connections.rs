@@ -1,11 +1,13 @@
 //! Connections: import, listing, token retrieval (refresh on read), refresh, delete.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use tokenwarden_crypto::{DataKey, KeyId, Purpose, SealingPrivateKey};
 use tokenwarden_domain::{AppKey, ConnectionId, Role, Scopes};
-use tokenwarden_oauth::{AccessToken, ClientCredentials, RefreshToken, RevocableToken, revoke};
+use tokenwarden_oauth::{AccessToken, ClientCredentials, RefreshToken, revoke_all};
 use tokenwarden_store::{
     AppStatus, ConnectionForToken, ConnectionRecord, ConnectionStatus, ConnectionUpsert,
     TokenFormat, TokenWrite,
@@ -72,6 +74,8 @@ pub struct ImportConnection {
     pub refresh_token: Option<SecretString>,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Scopes>,
+    /// Values for the provider's URL parameters, as for a connect session.
+    pub params: BTreeMap<String, String>,
 }
 
 fn status_of(c: &ConnectionRecord, now: DateTime<Utc>) -> &'static str {
@@ -142,6 +146,13 @@ impl Services {
             .app_by_key(&caller.vault_id, &import.app)
             .await?
             .ok_or(ServiceError::NotFound("app"))?;
+        let custom = self
+            .store
+            .provider(&caller.vault_id, &app.provider_key)
+            .await?;
+        self.provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?
+            .check_params(&import.params)
+            .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
         let dek = caller.data_key()?;
         let scopes = import.scopes.unwrap_or_else(|| app.scopes.clone());
         let set = TokenSet {
@@ -155,6 +166,7 @@ impl Services {
             scopes: scopes.as_slice().to_vec(),
             id_token: None,
             extras: Map::new(),
+            params: import.params.clone(),
         };
         let now = self.clock.now();
         let token_set = dek.encrypt(
@@ -390,6 +402,9 @@ impl Services {
             return Ok(());
         }
         let set = self.open_token_set(dek, row).await?;
+        let def = def
+            .with_params(&set.params)
+            .map_err(ServiceError::internal)?;
         let credentials = ClientCredentials {
             client_id: row.app.client_id.clone(),
             client_secret: self.open_client_secret(
@@ -398,25 +413,18 @@ impl Services {
                 row.custom_provider_spec.as_deref(),
             )?,
         };
-        // RFC 7009 §2.1: revoking the refresh token first lets the provider drop the
-        // whole grant; the access token follows in case it does not.
         let refresh = set.refresh_token.clone().map(RefreshToken::new);
         let access = AccessToken::new(set.access_token.clone());
-        let tokens = refresh
-            .iter()
-            .map(RevocableToken::Refresh)
-            .chain(std::iter::once(RevocableToken::Access(&access)));
-        for token in tokens {
-            revoke(
-                &self.oauth.http,
-                &def,
-                &credentials,
-                token,
-                self.clock.now(),
-            )
-            .await
-            .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
-        }
+        revoke_all(
+            &self.oauth.http,
+            &def,
+            &credentials,
+            &access,
+            refresh.as_ref(),
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokenwarden_domain::Role;
 use tokenwarden_oauth::{
     ClientAuth, HttpPolicy, IdTokenVerifier, OutboundClient, ProviderDefinition, ProviderSpec,
-    RetryPolicy, builtin_providers, discover,
+    RetryPolicy, builtin_providers_with, discover,
 };
 use tokenwarden_store::{Actor, ProviderRecord};
 use tracing::info;
@@ -35,7 +35,7 @@ impl OAuthRuntime {
         };
         let http = policy.clone().build().map_err(ServiceError::internal)?;
         let mut builtins = BTreeMap::new();
-        for def in builtin_providers().map_err(ServiceError::internal)? {
+        for def in builtin_providers_with(&policy).map_err(ServiceError::internal)? {
             builtins.insert(def.key().as_str().to_owned(), def);
         }
         for spec in extra {

@@ -276,8 +276,10 @@ impl Services {
         row: &ConnectionForToken,
     ) -> Result<(TokenSet, Scopes), RefreshFailure> {
         let old = self.open_token_set(dek, row).await?;
-        let def =
-            self.provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?;
+        let def = self
+            .provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?
+            .with_params(&old.params)
+            .map_err(ServiceError::internal)?;
         let credentials = ClientCredentials {
             client_id: row.app.client_id.clone(),
             client_secret: self.open_client_secret(
@@ -341,6 +343,7 @@ impl Services {
                 .map(|t| t.expose_secret().to_owned())
                 .or_else(|| old.id_token.clone()),
             extras,
+            params: old.params.clone(),
         };
         Ok((new_set, scopes))
     }

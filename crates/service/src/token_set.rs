@@ -1,6 +1,7 @@
 //! The plaintext of a stored token set, and its (de)serialisation. Exists only inside
 //! one operation, between decrypting and encrypting.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,10 @@ pub(crate) struct TokenSet {
     pub id_token: Option<String>,
     #[serde(default)]
     pub extras: Map<String, Value>,
+    /// The connection's provider URL parameters (`tenant`, `subdomain`, `shop`), so that
+    /// refresh, revocation and the proxy can rebuild its URLs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 impl TokenSet {

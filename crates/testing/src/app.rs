@@ -25,6 +25,8 @@ pub struct SpawnOptions {
     pub refresh_lease_secs: Option<u64>,
     /// Origins allowed in `return_to`.
     pub return_origins: Vec<String>,
+    /// Provider definitions added to (or replacing entries of) the built-in catalog.
+    pub extra_providers: Vec<tokenwarden_service::ProviderSpec>,
 }
 
 /// A running server and what a test needs to talk to it.
@@ -79,7 +81,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         allow_loopback_providers: true,
         refresh_lease_secs: options.refresh_lease_secs.unwrap_or(45),
         connect_link_ttl_secs: 1800,
-        extra_providers: Vec::new(),
+        extra_providers: options.extra_providers,
         extra_routes: None,
     };
     let app = App::build_with_clock(config, clock.clone())

@@ -16,6 +16,7 @@ mod audit;
 mod audit_trail;
 #[cfg(test)]
 mod bad_input;
+mod catalog;
 #[cfg(test)]
 mod connect_links;
 #[cfg(test)]

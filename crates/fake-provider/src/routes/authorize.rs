@@ -253,6 +253,11 @@ fn redirect_target(shared: &Shared, v: &Validated, pairs: &[(&str, String)]) -> 
         if let Some(iss) = &iss {
             query.append_pair("iss", iss);
         }
+        if let Some(persona) = shared.settings().persona {
+            for (k, val) in &persona.redirect_params {
+                query.append_pair(k, val);
+            }
+        }
     }
     url.into()
 }

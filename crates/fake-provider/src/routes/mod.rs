@@ -4,6 +4,7 @@ mod authorize;
 mod client_auth;
 mod discovery;
 mod oauth_error;
+mod persona;
 mod resource;
 mod revoke;
 mod token;
@@ -46,6 +47,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(discovery::discovery),
         )
         .route("/jwks", get(discovery::jwks))
+        .fallback(persona::dispatch)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
 }
@@ -85,6 +87,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             })
             .collect(),
         form: if is_form { pairs(&bytes) } else { Vec::new() },
+        json: serde_json::from_slice(&bytes).ok(),
         body_len: bytes.len(),
         received_at: Utc::now(),
     };

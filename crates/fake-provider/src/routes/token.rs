@@ -37,7 +37,12 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = parse_form(&headers, &body);
+    let json_allowed = shared.settings().persona.is_some_and(|p| p.token_json_body);
+    let form = if json_allowed && is_json(&headers) {
+        parse_json(&body)
+    } else {
+        parse_form(&headers, &body)
+    };
     let grant_type = form
         .as_ref()
         .ok()
@@ -75,8 +80,39 @@ pub(crate) async fn token(
         }
     });
     match result {
-        Ok(issued) => render_tokens(issued, &settings.quirks),
+        Ok(issued) => render_tokens(
+            issued,
+            &settings,
+            grant_type.as_deref() == Some("authorization_code"),
+        ),
         Err(error) => error.render(&settings.quirks),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
+
+/// A JSON object body of string members, for personas whose token endpoint takes JSON.
+fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect()),
+        _ => Err(OAuthError::invalid_request(
+            "the body must be a JSON object",
+        )),
     }
 }
 
@@ -332,7 +368,8 @@ fn id_token(
     })
 }
 
-fn render_tokens(issued: Issued, quirks: &Quirks) -> Response {
+fn render_tokens(issued: Issued, settings: &Settings, code_exchange: bool) -> Response {
+    let quirks = &settings.quirks;
     let mut fields: Vec<(&str, Value)> = vec![
         ("access_token", Value::String(issued.access_token)),
         ("token_type", Value::String("Bearer".to_owned())),
@@ -352,6 +389,23 @@ fn render_tokens(issued: Issued, quirks: &Quirks) -> Response {
     }
     if let Some(id_token) = issued.id_token {
         fields.push(("id_token", Value::String(id_token)));
+    }
+    if let Some(persona) = &settings.persona {
+        let tokens: Map<String, Value> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut body = persona.extra_response_fields.clone();
+        match persona.nest_tokens_under.as_ref().filter(|_| code_exchange) {
+            Some(under) => {
+                let mut nested = match body.remove(under) {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                nested.extend(tokens);
+                body.insert(under.clone(), Value::Object(nested));
+            }
+            None => body.extend(tokens),
+        }
+        return no_store((StatusCode::OK, Json(Value::Object(body))).into_response());
     }
     let response = if quirks.form_encoded_token_response {
         let pairs: Vec<(&str, String)> = fields

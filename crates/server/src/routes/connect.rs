@@ -1,6 +1,8 @@
 //! Connect sessions and the OAuth callback.
 
 use axum::Json;
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -32,6 +34,10 @@ pub struct CreateConnectSession {
     /// TOKENWARDEN_RETURN_ORIGINS.
     #[serde(default)]
     return_to: Option<String>,
+    /// Values for the provider's URL parameters (`tenant`, `subdomain`, `shop`): exactly
+    /// the ones `GET /v1/providers` lists under `params`.
+    #[serde(default)]
+    params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,6 +95,7 @@ pub async fn create_connect_session(
                 connection_id: body.connection_id,
                 scopes: body.scopes,
                 return_to: body.return_to,
+                params: body.params,
             },
             &ctx,
         )
@@ -184,6 +191,7 @@ pub async fn oauth_callback(
     Path(app_id): Path<String>,
     headers: axum::http::HeaderMap,
     Query(query): Query<CallbackQuery>,
+    Query(all): Query<Vec<(String, String)>>,
 ) -> Response {
     let params = CallbackParams {
         code: query.code,
@@ -191,6 +199,11 @@ pub async fn oauth_callback(
         iss: query.iss,
         error: query.error,
         cookies: crate::routes::links::request_cookies(&headers),
+        // Kept only where the provider's definition names them (QuickBooks' realmId).
+        extra: all
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "code" | "state" | "iss" | "error"))
+            .collect(),
     };
     match state.services.oauth_callback(&app_id, params, &ctx).await {
         Ok(CallbackOutcome::Connected {

@@ -85,6 +85,9 @@ pub struct ImportRequest {
     expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     scopes: Option<Scopes>,
+    /// Values for the provider's URL parameters (`tenant`, `subdomain`, `shop`).
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -172,6 +175,7 @@ pub async fn import_connection(
                 refresh_token: body.refresh_token,
                 expires_at: body.expires_at,
                 scopes: body.scopes,
+                params: body.params,
             },
             &ctx,
         )

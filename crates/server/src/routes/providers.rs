@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tokenwarden_oauth::ProviderDefinition;
+use std::collections::BTreeMap;
+
+use tokenwarden_oauth::{ParamKind, ProviderDefinition, Rotation};
 use tokenwarden_service::{ProviderRequest, ProviderView};
 use utoipa::ToSchema;
 
@@ -31,6 +33,31 @@ pub struct Provider {
     iss_parameter_supported: bool,
     /// Whether it comes with tokenwarden (else the vault defined it).
     builtin: bool,
+    /// Connect-session parameters the provider's URLs need, with the kind of value
+    /// each takes (`label` or `domain`); give them as `params` when connecting.
+    params: BTreeMap<String, String>,
+    /// The authorization parameter that carries the scopes.
+    scope_param: String,
+    /// Whether refresh rotates the refresh token: `never`, `always` or `sometimes`.
+    refresh_rotates: String,
+    /// A refresh token works once.
+    refresh_single_use: bool,
+    /// How long a rotated-out refresh token keeps working.
+    refresh_grace_period_secs: Option<u64>,
+    /// A refresh token unused this many days expires.
+    refresh_idle_expiry_days: Option<u32>,
+    /// A refresh token expires this many days after issue.
+    refresh_lifetime_days: Option<u32>,
+    /// Whether the refresh request repeats the scopes.
+    refresh_requires_scopes: bool,
+    /// Redirect query parameters kept with the connection.
+    redirect_extras: Vec<String>,
+    /// Token response fields kept as extras (empty: every non-secret field).
+    extras: Vec<String>,
+    /// The provider documentation the entry was written from.
+    docs: Vec<String>,
+    /// What that documentation did not confirm.
+    unconfirmed: Vec<String>,
 }
 
 impl Provider {
@@ -53,7 +80,35 @@ impl Provider {
             pkce: d.pkce(),
             iss_parameter_supported: d.iss_parameter_supported(),
             builtin,
+            params: d
+                .params()
+                .iter()
+                .map(|(k, v)| (k.clone(), kind_name(*v).to_owned()))
+                .collect(),
+            scope_param: d.scope_param().to_owned(),
+            refresh_rotates: match d.refresh().rotates {
+                Rotation::Never => "never",
+                Rotation::Always => "always",
+                Rotation::Sometimes => "sometimes",
+            }
+            .to_owned(),
+            refresh_single_use: d.refresh().single_use,
+            refresh_grace_period_secs: d.refresh().grace_period_secs,
+            refresh_idle_expiry_days: d.refresh().idle_expiry_days,
+            refresh_lifetime_days: d.refresh().lifetime_days,
+            refresh_requires_scopes: d.refresh_requires_scopes(),
+            redirect_extras: d.redirect_extras().to_vec(),
+            extras: d.token_response().extras.clone(),
+            docs: d.docs().iter().map(ToString::to_string).collect(),
+            unconfirmed: d.spec().unconfirmed.clone(),
         }
+    }
+}
+
+fn kind_name(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Label => "label",
+        ParamKind::Domain => "domain",
     }
 }
 
