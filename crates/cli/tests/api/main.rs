@@ -17,6 +17,7 @@ mod audit_trail;
 #[cfg(test)]
 mod bad_input;
 mod catalog;
+mod catalog_cli;
 #[cfg(test)]
 mod connect_links;
 #[cfg(test)]
