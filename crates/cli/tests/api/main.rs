@@ -16,7 +16,9 @@ mod audit;
 mod audit_trail;
 #[cfg(test)]
 mod bad_input;
+#[cfg(test)]
 mod catalog;
+#[cfg(test)]
 mod catalog_cli;
 #[cfg(test)]
 mod connect_links;
