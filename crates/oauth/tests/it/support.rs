@@ -58,6 +58,7 @@ pub struct Recorded {
     pub path: String,
     pub headers: HeaderMap,
     pub body: String,
+    pub query: Option<String>,
 }
 
 impl Recorded {
@@ -191,6 +192,7 @@ async fn handle(
         path: path.clone(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        query: uri.query().map(str::to_owned),
     });
     let reply = {
         let mut replies = shared.replies.lock().unwrap();

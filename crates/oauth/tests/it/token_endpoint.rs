@@ -526,3 +526,81 @@ async fn revocation_unavailable_is_transient_with_retry_after_and_absent_endpoin
     assert_eq!(none, Revocation::NotSupported);
     assert_eq!(server.requests_to("/revoke").len(), 1);
 }
+
+#[tokio::test]
+async fn a_json_token_request_sends_the_same_parameters_as_a_json_object() {
+    let server = FakeServer::start().await;
+    server.reply("/token", Reply::json(200, json!({"access_token": "at-j"})));
+    let def = server.provider(|spec| {
+        spec.client_auth = ClientAuth::Basic;
+        spec.token_request.format = tokenwarden_oauth::BodyFormat::Json;
+    });
+
+    let tokens = exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("code-j"),
+        REDIRECT,
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(tokens.access_token.expose_secret(), "at-j");
+    let request = &server.requests_to("/token")[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"grant_type": "authorization_code", "code": "code-j", "redirect_uri": REDIRECT})
+    );
+    assert!(
+        request
+            .header("authorization")
+            .unwrap()
+            .starts_with("Basic ")
+    );
+}
+
+#[tokio::test]
+async fn a_query_token_request_is_a_get_without_a_body() {
+    let server = FakeServer::start().await;
+    server.reply("/token", Reply::json(200, json!({"access_token": "at-q"})));
+    let def = server.provider(|spec| {
+        spec.client_auth = ClientAuth::Post;
+        spec.token_request.format = tokenwarden_oauth::BodyFormat::Query;
+    });
+
+    exchange_code(
+        &loopback_client(),
+        &def,
+        &credentials(),
+        &AuthorizationCode::new("code-q"),
+        REDIRECT,
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+
+    let request = &server.requests_to("/token")[0];
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.body, "");
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(request.query.as_deref().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        query,
+        pairs(&[
+            ("grant_type", "authorization_code"),
+            ("code", "code-q"),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "client:1"),
+            ("client_secret", "se cret"),
+        ])
+    );
+}
