@@ -15,10 +15,15 @@
 //!   the resolver check;
 //! - bounds connect time, total time and response size.
 //!
-//! The API proxy is meant to reuse this module.
+//! The API proxy reuses this module with its own timeouts and body limit; its URL and
+//! header rules are in [`crate::proxy`]. The resolver can be replaced ([`HostResolver`])
+//! so that tests can make a name resolve to any address without touching real DNS.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +46,19 @@ pub struct HttpPolicy {
     pub timeout: Duration,
     /// Largest response body read; token responses and metadata are a few KiB.
     pub max_body_bytes: usize,
+    /// Where host names are looked up; `None` is the system resolver. Whatever answers,
+    /// the addresses are checked against the policy before any connection.
+    pub resolver: Option<Arc<dyn HostResolver>>,
+}
+
+/// A lookup's answer.
+pub type Lookup = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+
+/// Looks up a host name's addresses. The default is the system resolver; tests inject
+/// their own to point names at addresses of their choice.
+pub trait HostResolver: Send + Sync + fmt::Debug {
+    /// Every address `host` resolves to.
+    fn lookup(&self, host: &str) -> Lookup;
 }
 
 impl Default for HttpPolicy {
@@ -50,6 +68,7 @@ impl Default for HttpPolicy {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(20),
             max_body_bytes: 1024 * 1024,
+            resolver: None,
         }
     }
 }
@@ -98,7 +117,7 @@ impl TransportError {
     }
 
     /// Sorts a reqwest error; the URL is dropped so that no query string reaches a log.
-    pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
+    pub fn from_reqwest(err: reqwest::Error) -> Self {
         if let Some(blocked) = find_blocked_host(&err) {
             return Self::Policy(PolicyError::BlockedAddress(blocked));
         }
@@ -142,8 +161,11 @@ impl HttpPolicy {
             .timeout(self.timeout)
             .https_only(!self.allow_loopback)
             .user_agent(concat!("tokenwarden/", env!("CARGO_PKG_VERSION")));
-        if !self.allow_loopback {
-            builder = builder.dns_resolver(Arc::new(GlobalOnlyResolver));
+        if !self.allow_loopback || self.resolver.is_some() {
+            builder = builder.dns_resolver(Arc::new(PolicyResolver {
+                lookup: self.resolver.clone(),
+                global_only: !self.allow_loopback,
+            }));
         }
         let client = builder.build().map_err(TransportError::Other)?;
         Ok(OutboundClient {
@@ -187,6 +209,15 @@ impl OutboundClient {
     pub fn request(&self, method: Method, url: &Url) -> Result<RequestBuilder, PolicyError> {
         self.policy.check_url(url)?;
         Ok(self.client.request(method, url.clone()))
+    }
+
+    /// Sends a request and returns the response with its body unread, for callers that
+    /// stream it (the API proxy) and bound it themselves.
+    pub async fn send_streaming(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<Response, TransportError> {
+        request.send().await.map_err(TransportError::from_reqwest)
     }
 
     /// Sends a request and reads at most `max_body_bytes` of its body. The body is
@@ -383,24 +414,36 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
         && !REFUSED.iter().any(|&(net, prefix)| in_v6(ip, net, prefix))
 }
 
-/// The resolver installed when loopback is not allowed: a name that resolves to any
-/// non-global address is refused as a whole, so that a rebinding name cannot make us
-/// connect to its private half.
+/// The resolver installed when loopback is not allowed (or a lookup is injected): a
+/// name that resolves to any non-global address is refused as a whole, so that a
+/// rebinding name cannot make us connect to its private half.
 #[derive(Debug)]
-struct GlobalOnlyResolver;
+struct PolicyResolver {
+    lookup: Option<Arc<dyn HostResolver>>,
+    global_only: bool,
+}
 
 /// The resolver's refusal, recognised again in [`TransportError::from_reqwest`].
 #[derive(Debug, thiserror::Error)]
 #[error("host `{0}` resolves to a non-global address")]
 struct BlockedHost(String);
 
-impl Resolve for GlobalOnlyResolver {
+impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let lookup = self.lookup.clone();
+        let global_only = self.global_only;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.iter().any(|addr| !is_global(addr.ip())) {
+            let addrs: Vec<SocketAddr> = match lookup {
+                Some(lookup) => lookup
+                    .lookup(&host)
+                    .await?
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, 0))
+                    .collect(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            if global_only && addrs.iter().any(|addr| !is_global(addr.ip())) {
                 tracing::warn!(http.host = %host, "refused a provider host that resolves to a non-global address");
                 return Err(Box::new(BlockedHost(host)) as Box<dyn StdError + Send + Sync>);
             }
@@ -574,5 +617,60 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    /// Answers every name with fixed addresses, and remembers what it was asked.
+    #[derive(Debug)]
+    struct FixedResolver {
+        answer: Vec<IpAddr>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl HostResolver for FixedResolver {
+        fn lookup(&self, host: &str) -> Lookup {
+            self.asked.lock().unwrap().push(host.to_owned());
+            let answer = self.answer.clone();
+            Box::pin(async move { Ok(answer) })
+        }
+    }
+
+    async fn blocked_through(answer: &[&str]) -> Result<Response, TransportError> {
+        let resolver = Arc::new(FixedResolver {
+            answer: answer.iter().map(|a| a.parse().unwrap()).collect(),
+            asked: Default::default(),
+        });
+        let client = HttpPolicy {
+            resolver: Some(resolver.clone()),
+            ..HttpPolicy::default()
+        }
+        .build()
+        .unwrap();
+        let request = client
+            .request(Method::GET, &url("https://internal.example.test/x"))
+            .unwrap();
+        let result = client.send_streaming(request).await;
+        assert_eq!(*resolver.asked.lock().unwrap(), ["internal.example.test"]);
+        result
+    }
+
+    #[tokio::test]
+    async fn an_injected_resolver_pointing_at_loopback_is_refused_before_connecting() {
+        let result = blocked_through(&["127.0.0.1"]).await;
+        assert!(
+            matches!(result, Err(TransportError::Policy(PolicyError::BlockedAddress(ref h))) if h == "internal.example.test"),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_with_one_private_address_among_public_ones_is_refused() {
+        let result = blocked_through(&["8.8.8.8", "10.0.0.7"]).await;
+        assert!(
+            matches!(
+                result,
+                Err(TransportError::Policy(PolicyError::BlockedAddress(_)))
+            ),
+            "{result:?}"
+        );
     }
 }

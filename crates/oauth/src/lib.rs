@@ -36,7 +36,11 @@
 //! JWKS; [`fetch_userinfo`] reads the userinfo endpoint.
 //!
 //! Outbound HTTP ([`http`]): [`HttpPolicy::build`]`() -> OutboundClient`, no redirects,
-//! timeouts, no non-global addresses unless `allow_loopback`; [`is_global`]`(IpAddr)`.
+//! timeouts, no non-global addresses unless `allow_loopback`; [`is_global`]`(IpAddr)`;
+//! an injectable [`HostResolver`].
+//!
+//! The API proxy ([`proxy`]): [`proxy::proxy_target`]`(base, raw_path, raw_query)`, the
+//! URL builder that never leaves the base, and the header filters for each direction.
 //!
 //! Secrets ([`AccessToken`], [`RefreshToken`], [`IdToken`], [`AuthorizationCode`],
 //! [`State`], [`Nonce`], [`PkceVerifier`], the client secret) print `[redacted]` in
@@ -50,6 +54,7 @@ pub mod http;
 pub mod id_token;
 pub mod pkce;
 pub mod provider;
+pub mod proxy;
 pub mod quirks;
 pub mod retry;
 pub mod secret;
@@ -67,7 +72,10 @@ pub use client::{
     ClientCredentials, RevocableToken, Revocation, exchange_code, refresh, revoke, revoke_all,
 };
 pub use discovery::{DiscoveryError, ProviderMetadata, discover};
-pub use http::{FetchError, HttpPolicy, OutboundClient, PolicyError, TransportError, is_global};
+pub use http::{
+    FetchError, HostResolver, HttpPolicy, Lookup, OutboundClient, PolicyError, TransportError,
+    is_global,
+};
 pub use id_token::{IdTokenError, IdTokenVerifier};
 pub use pkce::{PkceChallenge, PkceError, PkceVerifier};
 pub use provider::{
