@@ -4,12 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use serde::Deserialize;
 use tokenwarden_crypto::MasterKey;
-use tokenwarden_server::{ServerConfig, Signup};
+use tokenwarden_server::{ProxySettings, ServerConfig, Signup};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tokenwarden.db";
@@ -63,6 +64,15 @@ pub struct ServeArgs {
     /// built-in ones; a bad file stops start-up with `<file>: <field>: <problem>`.
     #[arg(long, env = "TOKENWARDEN_PROVIDERS_DIR", value_name = "DIR")]
     pub providers_dir: Option<PathBuf>,
+    /// Largest request and response body the API proxy passes on, in bytes [default: 10485760].
+    #[arg(long, env = "TOKENWARDEN_PROXY_MAX_BODY_BYTES")]
+    pub proxy_max_body_bytes: Option<u64>,
+    /// Time allowed to connect to a provider's API through the proxy, in seconds [default: 5].
+    #[arg(long, env = "TOKENWARDEN_PROXY_CONNECT_TIMEOUT_SECONDS")]
+    pub proxy_connect_timeout_seconds: Option<u64>,
+    /// Time allowed for a whole proxied exchange, in seconds [default: 30].
+    #[arg(long, env = "TOKENWARDEN_PROXY_TIMEOUT_SECONDS")]
+    pub proxy_timeout_seconds: Option<u64>,
     /// Zero-setup mode: a temporary database, loopback providers allowed, a built-in
     /// demo OAuth provider, and an admin API key printed at start.
     #[arg(long)]
@@ -87,6 +97,9 @@ struct FileSettings {
     refresh_lease_seconds: Option<u64>,
     connect_link_ttl_seconds: Option<u64>,
     providers_dir: Option<PathBuf>,
+    proxy_max_body_bytes: Option<u64>,
+    proxy_connect_timeout_seconds: Option<u64>,
+    proxy_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,6 +330,12 @@ impl ServeArgs {
         let providers_dir = self.providers_dir.or(file.providers_dir);
         let extra_providers =
             operator_providers(providers_dir.as_deref(), allow_loopback_providers)?;
+        let proxy = proxy_settings(
+            self.proxy_max_body_bytes.or(file.proxy_max_body_bytes),
+            self.proxy_connect_timeout_seconds
+                .or(file.proxy_connect_timeout_seconds),
+            self.proxy_timeout_seconds.or(file.proxy_timeout_seconds),
+        )?;
 
         Ok(Settings {
             server: ServerConfig {
@@ -332,10 +351,38 @@ impl ServeArgs {
                 connect_link_ttl_secs,
                 extra_providers,
                 extra_routes: None,
+                proxy,
             },
             log,
         })
     }
+}
+
+/// The proxy's limits; each must be positive, and the total time must allow the
+/// connect time.
+fn proxy_settings(
+    max_body_bytes: Option<u64>,
+    connect_timeout: Option<u64>,
+    timeout: Option<u64>,
+) -> anyhow::Result<ProxySettings> {
+    let defaults = ProxySettings::default();
+    let max_body_bytes = max_body_bytes.unwrap_or(defaults.max_body_bytes);
+    if max_body_bytes == 0 {
+        bail!("TOKENWARDEN_PROXY_MAX_BODY_BYTES must be at least 1");
+    }
+    let connect_timeout = connect_timeout.map_or(defaults.connect_timeout, Duration::from_secs);
+    let timeout = timeout.map_or(defaults.timeout, Duration::from_secs);
+    if connect_timeout.is_zero() || timeout < connect_timeout {
+        bail!(
+            "TOKENWARDEN_PROXY_CONNECT_TIMEOUT_SECONDS must be at least 1 and at most TOKENWARDEN_PROXY_TIMEOUT_SECONDS"
+        );
+    }
+    Ok(ProxySettings {
+        max_body_bytes,
+        connect_timeout,
+        timeout,
+        ..defaults
+    })
 }
 
 #[cfg(test)]
@@ -359,6 +406,9 @@ mod tests {
             refresh_lease_seconds: None,
             connect_link_ttl_seconds: None,
             providers_dir: None,
+            proxy_max_body_bytes: None,
+            proxy_connect_timeout_seconds: None,
+            proxy_timeout_seconds: None,
             dev: false,
         }
     }
@@ -373,6 +423,40 @@ mod tests {
         assert_eq!(s.server.signup, Signup::Open);
         assert!(!s.server.allow_loopback_providers);
         assert!(s.server.master_key.is_none());
+        assert_eq!(s.server.proxy.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(s.server.proxy.connect_timeout, Duration::from_secs(5));
+        assert_eq!(s.server.proxy.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn proxy_limits_are_configurable_and_checked() {
+        let s = ServeArgs {
+            proxy_max_body_bytes: Some(2048),
+            proxy_connect_timeout_seconds: Some(2),
+            proxy_timeout_seconds: Some(9),
+            ..args()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.server.proxy.max_body_bytes, 2048);
+        assert_eq!(s.server.proxy.connect_timeout, Duration::from_secs(2));
+        assert_eq!(s.server.proxy.timeout, Duration::from_secs(9));
+        for bad in [
+            ServeArgs {
+                proxy_max_body_bytes: Some(0),
+                ..args()
+            },
+            ServeArgs {
+                proxy_connect_timeout_seconds: Some(0),
+                ..args()
+            },
+            ServeArgs {
+                proxy_timeout_seconds: Some(1),
+                ..args()
+            },
+        ] {
+            assert!(bad.resolve().is_err());
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub connect_link_ttl_secs: u64,
     /// Extra routes served by the same server (the `--dev` demo provider).
     pub extra_routes: Option<(String, Router)>,
+    /// Limits and outbound settings of the API proxy.
+    pub proxy: tokenwarden_service::ProxySettings,
 }
 
 /// Why the server would not start. Each message says what to do.
@@ -144,6 +146,7 @@ impl App {
                 refresh_lease_secs: config.refresh_lease_secs,
                 extra_providers: config.extra_providers,
                 connect_link_ttl_secs: config.connect_link_ttl_secs,
+                proxy: config.proxy,
             },
             config.master_key,
         )

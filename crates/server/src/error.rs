@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tokenwarden_service::ServiceError;
+use tokenwarden_service::{ProxyError, ServiceError};
 use tracing::error;
 use utoipa::ToSchema;
 
@@ -74,6 +74,11 @@ impl ApiError {
             "not_found",
             format!("{what} not found"),
         )
+    }
+
+    /// The stable `code` (also the proxy's metric label).
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     pub fn internal() -> Self {
@@ -145,6 +150,18 @@ impl ApiError {
                 "provider_error",
                 "revocation failed at the provider, so the connection was kept; retry, or delete with ?force=true",
             ),
+            ServiceError::Proxy(p) => {
+                let status = match p {
+                    ProxyError::Unavailable => StatusCode::CONFLICT,
+                    ProxyError::Blocked => StatusCode::FORBIDDEN,
+                    ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    ProxyError::Upstream | ProxyError::ResponseTooLarge(_) => {
+                        StatusCode::BAD_GATEWAY
+                    }
+                    ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                };
+                Self::new(status, p.code(), p.to_string())
+            }
             ServiceError::Internal(source) => {
                 error!(error = %source, cause = ?std::error::Error::source(&*source), "request failed");
                 Self::internal()

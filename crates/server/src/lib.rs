@@ -14,4 +14,4 @@ mod state;
 pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError};
 pub use axum::Router;
 pub use openapi::openapi;
-pub use tokenwarden_service::{Clock, SystemClock};
+pub use tokenwarden_service::{Clock, ProxySettings, SystemClock};

@@ -28,6 +28,12 @@ struct RouteLabels {
     route: String,
 }
 
+/// A proxied request's outcome: the upstream status class or the error code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProxyLabels {
+    outcome: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -35,6 +41,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
+    proxy_requests: Family<ProxyLabels, Counter>,
+    proxy_truncated: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,10 +65,24 @@ impl Metrics {
             "HTTP request latency by method and route template",
             latency.clone(),
         );
+        let proxy_requests = Family::<ProxyLabels, Counter>::default();
+        let proxy_truncated = Counter::default();
+        registry.register(
+            "proxy_requests",
+            "Proxied requests by outcome: the upstream status class (2xx, ...) or the error code",
+            proxy_requests.clone(),
+        );
+        registry.register(
+            "proxy_responses_truncated",
+            "Proxied responses cut off because they grew past the body limit",
+            proxy_truncated.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            proxy_requests,
+            proxy_truncated,
         }
     }
 
@@ -69,6 +91,18 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts one proxied request; `outcome` is a status class or an error code, never
+    /// an id or a path.
+    pub fn proxy_outcome(&self, outcome: &'static str) {
+        self.proxy_requests
+            .get_or_create(&ProxyLabels { outcome })
+            .inc();
+    }
+
+    pub fn proxy_truncated(&self) {
+        self.proxy_truncated.inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -1,12 +1,13 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
+use axum::routing::{MethodRouter, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, api_keys, apps, audit, connect, connections, links, ops, providers, vaults,
+    accounts, api_keys, apps, audit, connect, connections, links, ops, providers, proxy, vaults,
 };
 use crate::state::AppState;
 
@@ -18,6 +19,7 @@ use crate::state::AppState;
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&SecuritySchemes),
+    paths(proxy::proxy),
     tags(
         (name = "accounts", description = "People who sign in with email and password"),
         (name = "vaults", description = "Vaults and their members (HTTP Basic)"),
@@ -27,6 +29,7 @@ use crate::state::AppState;
         (name = "connect", description = "Connecting accounts: sessions and the OAuth callback"),
         (name = "connections", description = "Connected accounts and their tokens"),
         (name = "audit", description = "The vault's hash-chained audit log"),
+        (name = "proxy", description = "Provider API calls with a connection's token, which the caller never sees"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -83,9 +86,21 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::get_token))
         .routes(routes!(connections::refresh_connection))
         .routes(routes!(audit::list_audit))
+        // The proxy's catch-all path is routed here and documented through `paths(...)`
+        // above: utoipa-axum cannot express `{*path}`.
+        .route("/v1/proxy/{connection_id}", proxy_methods())
+        .route("/v1/proxy/{connection_id}/{*path}", proxy_methods())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+}
+
+fn proxy_methods() -> MethodRouter<AppState> {
+    get(proxy::proxy)
+        .post(proxy::proxy)
+        .put(proxy::proxy)
+        .patch(proxy::proxy)
+        .delete(proxy::proxy)
 }
 
 /// The OpenAPI document the server publishes at `/openapi.json`.

@@ -270,7 +270,7 @@ impl Services {
 
     /// The caller's data key and a connection it may use tokens of: in scope, not
     /// waiting for re-authorisation.
-    async fn usable_connection(
+    pub(crate) async fn usable_connection(
         &self,
         caller: &Caller,
         id: &ConnectionId,
@@ -300,6 +300,31 @@ impl Services {
     ) -> ServiceResult<TokenView> {
         caller.require(Role::Read)?;
         let (dek, row) = self.usable_connection(caller, id).await?;
+        let (set, refreshed) = self
+            .current_token_set(caller, &dek, row, options, ctx)
+            .await?;
+        let audit = record_for(
+            caller,
+            ctx,
+            self.clock.now(),
+            "connection.token_read",
+            id.as_str(),
+        );
+        self.store.append_audit(audit).await?;
+        Ok(TokenView::new(&set, refreshed))
+    }
+
+    /// The connection's token set to use on the caller's behalf (the token call, the
+    /// proxy): refreshed first when it expires within the skew (or `min_ttl`), or when
+    /// forced. Whether it was refreshed comes with it.
+    pub(crate) async fn current_token_set(
+        &self,
+        caller: &Caller,
+        dek: &DataKey,
+        row: ConnectionForToken,
+        options: TokenOptions,
+        ctx: &RequestContext,
+    ) -> ServiceResult<(TokenSet, bool)> {
         let now = self.clock.now();
         let margin = Duration::seconds(
             options
@@ -310,25 +335,16 @@ impl Services {
         );
         let due =
             options.force_refresh || row.connection.expires_at.is_some_and(|e| e - margin <= now);
-        let (set, refreshed) = if due && row.connection.has_refresh {
-            self.refresh_coordinated(caller, &dek, row, options.force_refresh, ctx)
-                .await?
-        } else {
-            let set = self.open_token_set(&dek, &row).await?;
-            if set.expires_at.is_some_and(|e| e <= now) {
-                return Err(ServiceError::TokenExpired);
-            }
-            (set, false)
-        };
-        let audit = record_for(
-            caller,
-            ctx,
-            self.clock.now(),
-            "connection.token_read",
-            id.as_str(),
-        );
-        self.store.append_audit(audit).await?;
-        Ok(TokenView::new(&set, refreshed))
+        if due && row.connection.has_refresh {
+            return self
+                .refresh_coordinated(caller, dek, row, options.force_refresh, ctx)
+                .await;
+        }
+        let set = self.open_token_set(dek, &row).await?;
+        if set.expires_at.is_some_and(|e| e <= now) {
+            return Err(ServiceError::TokenExpired);
+        }
+        Ok((set, false))
     }
 
     /// `POST /v1/connections/{id}/refresh` (connect role): always refreshes.

@@ -51,6 +51,9 @@ pub enum ServiceError {
     /// Revocation at the provider failed; the connection was kept.
     #[error("revocation failed at the provider")]
     RevocationFailed,
+    /// The API proxy could not get an answer from the provider's API.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// Anything else: logged once where it is turned into a 500, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -14,6 +14,7 @@ mod copy;
 mod error;
 mod links;
 mod providers;
+mod proxy;
 mod refresh;
 mod token_set;
 mod vaults;
@@ -39,7 +40,11 @@ pub use copy::{CopyError, CopyReport, copy_store};
 pub use error::{ServiceError, ServiceResult};
 pub use links::{LinkGone, LinkPage, LinkView, SpentLink, binding_cookie_name};
 pub use providers::{ProviderRequest, ProviderView};
-pub use tokenwarden_oauth::ProviderSpec;
+pub use proxy::{
+    BASE_URL_HEADER, BodyStream, BodyTooLarge, BoxError, ProxyError, ProxyRequest, ProxyResponse,
+    ProxySettings,
+};
+pub use tokenwarden_oauth::{HostResolver, Lookup, ProviderSpec};
 pub use tokenwarden_store::AppStatus;
 pub use vaults::{CreatedVault, VaultView};
 
@@ -62,6 +67,8 @@ pub struct ServiceConfig {
     pub extra_providers: Vec<ProviderSpec>,
     /// How long a connect link stays usable (`TOKENWARDEN_CONNECT_LINK_TTL_SECONDS`).
     pub connect_link_ttl_secs: u64,
+    /// Limits and outbound settings of the API proxy.
+    pub proxy: ProxySettings,
 }
 
 /// The services, shared by every request.
@@ -102,6 +109,7 @@ impl Services {
         let oauth = providers::OAuthRuntime::new(
             config.allow_loopback_providers,
             config.extra_providers.clone(),
+            &config.proxy,
         )?;
         Ok(Arc::new_cyclic(|me| Self {
             store,

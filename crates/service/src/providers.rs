@@ -20,13 +20,19 @@ use crate::{Caller, ServiceError, ServiceResult, Services};
 pub(crate) struct OAuthRuntime {
     pub policy: HttpPolicy,
     pub http: OutboundClient,
+    /// The API proxy's client: the same policy with the proxy's timeouts and resolver.
+    pub proxy_http: OutboundClient,
     pub id_tokens: IdTokenVerifier,
     pub retry: RetryPolicy,
     pub builtins: BTreeMap<String, ProviderDefinition>,
 }
 
 impl OAuthRuntime {
-    pub(crate) fn new(allow_loopback: bool, extra: Vec<ProviderSpec>) -> ServiceResult<Self> {
+    pub(crate) fn new(
+        allow_loopback: bool,
+        extra: Vec<ProviderSpec>,
+        proxy: &crate::ProxySettings,
+    ) -> ServiceResult<Self> {
         let policy = HttpPolicy {
             allow_loopback,
             // Bounded so that all retries of a refresh end well inside its lease.
@@ -47,6 +53,7 @@ impl OAuthRuntime {
             id_tokens: IdTokenVerifier::new(http.clone(), Duration::from_secs(600)),
             policy,
             http,
+            proxy_http: proxy.client(allow_loopback)?,
             retry: RetryPolicy::default(),
             builtins,
         })

@@ -8,7 +8,7 @@ use base64::Engine;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tokenwarden_crypto::MasterKey;
-use tokenwarden_server::{App, ServerConfig, Signup};
+use tokenwarden_server::{App, ProxySettings, ServerConfig, Signup};
 use tokio::sync::oneshot;
 
 use crate::ManualClock;
@@ -27,6 +27,11 @@ pub struct SpawnOptions {
     pub return_origins: Vec<String>,
     /// Provider definitions added to (or replacing entries of) the built-in catalog.
     pub extra_providers: Vec<tokenwarden_service::ProviderSpec>,
+    /// Refuse http:// and non-global provider addresses, as in production (the default
+    /// here allows them, since the fake provider listens on 127.0.0.1).
+    pub strict_outbound: bool,
+    /// The API proxy's limits and resolver (default: [`ProxySettings::default`]).
+    pub proxy: Option<ProxySettings>,
 }
 
 /// A running server and what a test needs to talk to it.
@@ -78,11 +83,12 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         } else {
             Signup::Open
         },
-        allow_loopback_providers: true,
+        allow_loopback_providers: !options.strict_outbound,
         refresh_lease_secs: options.refresh_lease_secs.unwrap_or(45),
         connect_link_ttl_secs: 1800,
         extra_providers: options.extra_providers,
         extra_routes: None,
+        proxy: options.proxy.unwrap_or_default(),
     };
     let app = App::build_with_clock(config, clock.clone())
         .await

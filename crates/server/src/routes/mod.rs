@@ -10,4 +10,5 @@ pub mod connections;
 pub mod links;
 pub mod ops;
 pub mod providers;
+pub mod proxy;
 pub mod vaults;
