@@ -230,6 +230,12 @@ impl FakeProvider {
         lock(&self.shared.settings).rotate_refresh_tokens = rotate;
     }
 
+    /// Makes the next `n` calls to the API (`/api/...`) answer 401 `invalid_token`
+    /// whatever token they carry, as a provider does when it revoked a token early.
+    pub fn refuse_api_tokens(&self, n: u32) {
+        lock(&self.shared.settings).api_unauthorized = n;
+    }
+
     // --- Counters and logs -----------------------------------------------
 
     /// A snapshot of every counter.

@@ -70,6 +70,8 @@ pub(crate) struct Settings {
     pub access_token_ttl: Duration,
     pub rotate_refresh_tokens: bool,
     pub persona: Option<crate::persona::Persona>,
+    /// The next this many `/api` calls answer 401 whatever their token.
+    pub api_unauthorized: u32,
 }
 
 impl Shared {
@@ -83,6 +85,7 @@ impl Shared {
             access_token_ttl: config.access_token_ttl,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
             persona: None,
+            api_unauthorized: 0,
         };
         Self {
             base_url,

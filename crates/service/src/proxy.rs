@@ -302,8 +302,8 @@ fn authorization(set: &TokenSet) -> ServiceResult<HeaderValue> {
     } else {
         set.token_type.as_str()
     };
-    let mut value = HeaderValue::from_str(&format!("{scheme} {}", set.access_token))
-        .map_err(|_| {
+    let mut value =
+        HeaderValue::from_str(&format!("{scheme} {}", set.access_token)).map_err(|_| {
             ServiceError::internal(std::io::Error::other(
                 "the stored access token cannot be sent in an HTTP header",
             ))
@@ -389,7 +389,8 @@ impl Services {
         let method = request.method;
         let body = read_for_replay(request.body, max).await?;
         let has_refresh = row.connection.has_refresh;
-        let (vault_id, connection_id) = (row.connection.vault_id.clone(), row.connection.id.clone());
+        let (vault_id, connection_id) =
+            (row.connection.vault_id.clone(), row.connection.id.clone());
         let (set, _) = self
             .current_token_set(caller, &dek, row, TokenOptions::default(), ctx)
             .await?;
@@ -424,7 +425,9 @@ impl Services {
                 .connection_for_token(&vault_id, &connection_id)
                 .await?
                 .ok_or(ServiceError::NotFound("connection"))?;
-            let (set, _) = self.refresh_coordinated(caller, &dek, row, true, ctx).await?;
+            let (set, _) = self
+                .refresh_coordinated(caller, &dek, row, true, ctx)
+                .await?;
             response = send(&set, reqwest::Body::from(bytes)).await?;
         }
         if response.content_length().is_some_and(|len| len > max) {
@@ -432,11 +435,10 @@ impl Services {
         }
         let status = response.status();
         let headers = forward_response_headers(response.headers());
-        let upstream: BodyStream = Box::pin(
-            response
-                .bytes_stream()
-                .map(|chunk| chunk.map_err(|e| Box::new(TransportError::from_reqwest(e)) as BoxError)),
-        );
+        let upstream: BodyStream =
+            Box::pin(response.bytes_stream().map(|chunk| {
+                chunk.map_err(|e| Box::new(TransportError::from_reqwest(e)) as BoxError)
+            }));
         Ok(ProxyResponse {
             status,
             headers,

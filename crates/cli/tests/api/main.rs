@@ -41,6 +41,8 @@ mod processes;
 #[cfg(test)]
 mod providers_apps;
 #[cfg(test)]
+mod proxy;
+#[cfg(test)]
 mod refresh;
 #[cfg(test)]
 mod review_fixes;

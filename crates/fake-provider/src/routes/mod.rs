@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -23,8 +24,8 @@ use chrono::Utc;
 use crate::records::RecordedRequest;
 use crate::state::Shared;
 
-/// Largest body the provider reads.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Largest body the provider reads (proxy tests send up to a few MiB).
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// All routes, relative to the provider's base URL.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -48,6 +49,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/jwks", get(discovery::jwks))
         .fallback(persona::dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
 }

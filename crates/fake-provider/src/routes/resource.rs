@@ -1,5 +1,14 @@
 //! Endpoints that take an access token: `/userinfo` (OIDC Core §5.3) and the
-//! echoing `/api/{*path}` for proxy tests.
+//! echoing `/api/{*path}` for proxy tests, with a few special paths:
+//! - `/api/echo-body[/...]`: answers the request body itself, with its content type;
+//! - `/api/redirect?to=URL`: `302` to `URL`;
+//! - `/api/bytes?n=N[&chunked=true]`: `N` bytes of `x`, with a `Content-Length` or
+//!   streamed in 64 KiB chunks without one;
+//! - `/api/hang`: answers only when the provider's hang duration ends or it shuts down;
+//! - anything else: a JSON echo of the method, path, query, headers and body.
+//!
+//! Every answer sets a cookie and `Cache-Control: private, max-age=5` unless the path
+//! says otherwise, so that tests can see what a proxy passes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,12 +90,95 @@ pub(crate) async fn api(
     body: Bytes,
 ) -> Response {
     shared.count(|c| c.api_calls += 1);
+    let refuse = {
+        let mut settings = lock(&shared.settings);
+        let refuse = settings.api_unauthorized > 0;
+        settings.api_unauthorized = settings.api_unauthorized.saturating_sub(1);
+        refuse
+    };
+    if refuse {
+        return Unauthorized::Invalid.into_response();
+    }
     let owner = match bearer(&shared, &headers) {
         Ok(owner) => owner,
         Err(refused) => return refused.into_response(),
     };
+    let mut response = special(&shared, &uri, &headers, &body)
+        .await
+        .unwrap_or_else(|| echo(&method, &uri, &headers, &body, &owner, &shared));
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("fake_session=s3ss10n; Path=/; HttpOnly"),
+    );
+    if !uri.path().ends_with("/no-cache-header") {
+        response_headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private, max-age=5"));
+    }
+    response
+}
+
+/// The special paths listed in the module doc.
+async fn special(
+    shared: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Response> {
+    let path = uri.path();
+    let tail = &path[path.find("/api/").map_or(0, |i| i + 4)..];
+    let params: BTreeMap<String, String> = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    if tail == "/echo-body" || tail.starts_with("/echo-body/") {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        return Some(([(header::CONTENT_TYPE, content_type)], body.clone()).into_response());
+    }
+    if tail == "/redirect" {
+        let to = params.get("to").cloned().unwrap_or_default();
+        let location = HeaderValue::from_str(&to).ok()?;
+        return Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response());
+    }
+    if tail == "/bytes" {
+        let n: usize = params.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+        if params.get("chunked").is_some_and(|c| c == "true") {
+            let chunks = (0..n.div_ceil(64 * 1024)).map(move |i| {
+                let len = (n - i * 64 * 1024).min(64 * 1024);
+                Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; len]))
+            });
+            return Some(
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks)).into_response(),
+            );
+        }
+        return Some(vec![b'x'; n].into_response());
+    }
+    if tail == "/hang" {
+        let mut released = shared.shutdown.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(shared.hang_duration) => {}
+            _ = released.wait_for(|down| *down) => {}
+        }
+        return Some(StatusCode::GATEWAY_TIMEOUT.into_response());
+    }
+    None
+}
+
+/// The JSON echo.
+fn echo(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    owner: &TokenOwner,
+    shared: &Shared,
+) -> Response {
     let mut echoed: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in &headers {
+    for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         echoed
             .entry(name.as_str().to_owned())
@@ -107,6 +199,7 @@ pub(crate) async fn api(
         "query_params": query_params,
         "headers": echoed,
         "body_len": body.len(),
+        "body": (body.len() <= 64 * 1024).then(|| String::from_utf8_lossy(body).into_owned()),
         "grant_id": owner.grant.0,
         "client_id": owner.client_id,
         "scope": owner.scope,

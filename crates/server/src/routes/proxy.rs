@@ -122,10 +122,16 @@ mod tests {
 
     #[test]
     fn the_raw_path_splits_into_connection_and_rest() {
-        assert_eq!(split("/v1/proxy/alice/user/repos"), Some(("alice", "/user/repos")));
+        assert_eq!(
+            split("/v1/proxy/alice/user/repos"),
+            Some(("alice", "/user/repos"))
+        );
         assert_eq!(split("/v1/proxy/alice/"), Some(("alice", "/")));
         assert_eq!(split("/v1/proxy/alice"), Some(("alice", "")));
-        assert_eq!(split("/v1/proxy/alice/%2e%2e/x"), Some(("alice", "/%2e%2e/x")));
+        assert_eq!(
+            split("/v1/proxy/alice/%2e%2e/x"),
+            Some(("alice", "/%2e%2e/x"))
+        );
         assert_eq!(split("/v1/proxy//x"), None);
         assert_eq!(split("/v1/other/alice"), None);
     }
