@@ -18,7 +18,7 @@ use crate::state::AppState;
         description = "A self-hosted OAuth 2.0 credential vault. Errors are RFC 9457 problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &ProxyOperationIds),
     paths(proxy::proxy),
     tags(
         (name = "accounts", description = "People who sign in with email and password"),
@@ -53,6 +53,29 @@ impl Modify for SecuritySchemes {
             "account",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
+    }
+}
+
+/// One handler serves the proxy's five methods; OpenAPI wants a distinct operationId
+/// for each (`proxy_get`, `proxy_post`, ...).
+struct ProxyOperationIds;
+
+impl Modify for ProxyOperationIds {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let Some(item) = doc.paths.paths.get_mut("/v1/proxy/{connection_id}/{path}") else {
+            return;
+        };
+        for (method, operation) in [
+            ("get", item.get.as_mut()),
+            ("post", item.post.as_mut()),
+            ("put", item.put.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ] {
+            if let Some(operation) = operation {
+                operation.operation_id = Some(format!("proxy_{method}"));
+            }
+        }
     }
 }
 
