@@ -112,6 +112,10 @@ fn expected_operations() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("/v1/audit", vec!["get"]),
         ("/v1/connections", vec!["get", "post"]),
         ("/v1/connections/{id}", vec!["delete", "get"]),
+        (
+            "/v1/proxy/{connection_id}/{path}",
+            vec!["delete", "get", "patch", "post", "put"],
+        ),
         ("/v1/connections/{id}/token", vec!["get"]),
         ("/v1/connections/{id}/refresh", vec!["post"]),
         ("/healthz", vec!["get"]),
