@@ -17,7 +17,7 @@ use tokenwarden_service::{HostResolver, Lookup, ProxySettings};
 use tokenwarden_testing::{SpawnOptions, TestApp, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Answer, Auth, PROBLEM_JSON, assert_forbidden, assert_problem, open_db};
+use crate::helpers::{Answer, Auth, PROBLEM_JSON, assert_forbidden, assert_problem};
 use crate::oauth_support::{OAuthEnv, SCOPES, create_app, provider_config, role_key, send};
 
 const MIB: usize = 1024 * 1024;
@@ -110,24 +110,22 @@ impl ProxyEnv {
         self.grant().access_token.unwrap()
     }
 
-    /// Every audit record, oldest first, read from the database file (the audit
-    /// endpoint is another issue's).
+    /// Every audit record of the vault, oldest first, through `GET /v1/audit`.
     async fn audit(&self) -> Vec<Value> {
-        let db = open_db(&self.app.db_path);
-        let mut st = db
-            .prepare("SELECT action, target, outcome, key_id FROM audit_log ORDER BY seq")
-            .unwrap();
-        st.query_map([], |r| {
-            Ok(json!({
-                "action": r.get::<_, String>(0)?,
-                "target": r.get::<_, Option<String>>(1)?,
-                "outcome": r.get::<_, String>(2)?,
-                "key_id": r.get::<_, Option<String>>(3)?,
-            }))
-        })
+        let mut records = send(
+            &self.app,
+            Method::GET,
+            "/v1/audit?limit=1000",
+            Auth::Bearer(&self.vault.admin_key),
+            None,
+        )
+        .await
+        .expect_json(StatusCode::OK)
+        .as_array()
         .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        .clone();
+        records.reverse();
+        records
     }
 
     async fn proxy_audit(&self) -> Vec<Value> {
