@@ -7,8 +7,8 @@
 //! - `/api/hang`: answers only when the provider's hang duration ends or it shuts down;
 //! - anything else: a JSON echo of the method, path, query, headers and body.
 //!
-//! Every answer sets a cookie and `Cache-Control: private, max-age=5` unless the path
-//! says otherwise, so that tests can see what a proxy passes on.
+//! Every `/api` answer sets a cookie, and `Cache-Control: private, max-age=5` unless
+//! the path ends in `/no-cache-header`, so that tests can see what a proxy passes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
