@@ -6,7 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{Answer, Auth};
-use crate::oauth_support::{OAuthEnv, oauth_env, send};
+use tokenwarden_fake_provider::FakeProvider;
+use tokenwarden_testing::spawn_app;
+
+use crate::oauth_support::{OAuthEnv, SCOPES, create_app, provider_config, role_key, send};
 
 /// The keys, in the table's column order: roles and scope.
 const KEYS: [(&str, &[&str], Option<&str>); 8] = [
@@ -85,6 +88,8 @@ fn table() -> Vec<Endpoint> {
         e(Method::POST, "/v1/connections", Some(r#"{"app": "fake", "connection_id": "{fresh}", "access_token": "imported-token"}"#), Nothing,
                                                                                                                 [201, 201, 403, 403, 403, 403, 403, 201]),
         e(Method::DELETE, "/v1/connections/{fresh}", None, Connection,                                          [204, 204, 403, 403, 404, 404, 403, 204]),
+        e(Method::GET, "/v1/proxy/c1/users", None, Nothing,                                                     [200, 403, 200, 200, 404, 404, 403, 200]),
+        e(Method::POST, "/v1/proxy/c1/users", Some(r#"{"name": "x"}"#), Nothing,                                [200, 403, 200, 200, 404, 404, 403, 200]),
         e(Method::GET, "/v1/audit", None, Nothing,                                                              [200, 403, 403, 403, 403, 403, 403, 403]),
     ]
 }
@@ -174,8 +179,32 @@ impl Matrix {
 }
 
 async fn matrix() -> Matrix {
-    let env = oauth_env().await;
-    env.connect("c1").await;
+    // The provider `fake` with an API base URL, so the proxy rows can succeed.
+    let provider = FakeProvider::start(provider_config()).await.unwrap();
+    let app = spawn_app().await;
+    let vault = app.vault("ada@example.com").await;
+    send(
+        &app,
+        Method::POST,
+        "/v1/providers",
+        Auth::Bearer(&vault.admin_key),
+        Some(&json!({"key": "fake", "issuer": provider.issuer(), "api_base_url": provider.api_base_url()})),
+    )
+    .await
+    .expect_json(StatusCode::CREATED);
+    let oauth_app = create_app(&app, &vault.admin_key, "fake", &SCOPES).await;
+    let connect_key = role_key(&app, &vault.admin_key, "connect").await;
+    let read_key = role_key(&app, &vault.admin_key, "read").await;
+    let env = OAuthEnv {
+        app,
+        provider,
+        vault,
+        connect_key,
+        read_key,
+        oauth_app,
+    };
+    let (_, page) = env.connect("c1").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let mut keys = Vec::new();
     for (name, roles, scope) in KEYS {
         let key = if name == "admin" {
