@@ -125,16 +125,27 @@ async fn serve_refuses_an_ambiguous_or_unsupported_database_url_and_creates_no_f
 }
 
 #[tokio::test]
-async fn serve_says_postgres_is_not_supported_yet() {
-    let dir = tempfile::tempdir().unwrap();
+async fn serve_refuses_a_postgres_url_without_showing_its_password() {
+    for url in [
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/tw?no_such_option=1",
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/",
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/tw?sslmode=verify-full",
+        // Nothing listens on port 1: the connection itself fails.
+        "postgres://tw:s3cret-pw@127.0.0.1:1/tw?connect_timeout=5",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
 
-    let stderr = refused(
-        dir.path(),
-        &[("TOKENWARDEN_DATABASE_URL", "postgres://localhost/x")],
-    )
-    .await;
+        let stderr = refused(dir.path(), &[("TOKENWARDEN_DATABASE_URL", url)]).await;
 
-    assert!(stderr.contains("sqlite:// only"), "{stderr}");
+        assert!(
+            stderr.contains("TOKENWARDEN_DATABASE_URL") || stderr.contains("database"),
+            "{url}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret-pw"),
+            "{url}: the password leaked: {stderr}"
+        );
+    }
 }
 
 #[tokio::test]
