@@ -116,7 +116,7 @@ pub async fn migrate_store(url: &str) -> Result<Vec<String>, StartupError> {
 /// A database URL, checked by the backend its scheme names.
 enum Backend {
     Sqlite(SqliteUrl),
-    Postgres(PgUrl),
+    Postgres(Box<PgUrl>),
 }
 
 impl Backend {
@@ -130,7 +130,7 @@ impl Backend {
             }
             Some("postgres" | "postgresql") => {
                 let parsed = PgUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-                Ok(Self::Postgres(parsed))
+                Ok(Self::Postgres(Box::new(parsed)))
             }
             // MySQL / MariaDB: filled in by the MySQL backend's change.
             Some("mysql" | "mariadb") => Err(bad(

@@ -10,7 +10,6 @@
 //! Test support fails loudly, so this crate panics where a test would.
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     reason = "a conformance suite is test code: a broken expectation must fail the test"
 )]

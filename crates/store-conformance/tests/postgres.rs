@@ -7,6 +7,8 @@ use tokenwarden_store_conformance::{FreshStore, backend_url, store_conformance_t
 use tokenwarden_store_postgres::{PgStore, PgUrl};
 use tokenwarden_testing::TestDatabase;
 
+// `cfg(test)` lets clippy's allow-*-in-tests cover this helper too.
+#[cfg(test)]
 async fn fresh() -> Option<FreshStore> {
     let base = backend_url("TOKENWARDEN_TEST_POSTGRES_URL", "postgres")?;
     let db = TestDatabase::create(&base).await;

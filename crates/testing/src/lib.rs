@@ -4,6 +4,7 @@
 //! Failing loudly is the point of test helpers, so they panic on setup errors.
 #![expect(
     clippy::expect_used,
+    clippy::panic,
     reason = "test support fails loudly on broken setup"
 )]
 
