@@ -216,3 +216,53 @@ async fn serve_refuses_a_database_set_up_with_another_master_key() {
     let mut again = started(dir.path(), &with_key(KEY_A)).await;
     again.kill().await.unwrap();
 }
+
+/// `tokenwarden migrate` against `url`; its stdout, after checking it succeeded.
+async fn migrate(dir: &Path, url: &str) -> String {
+    let mut cmd = Command::new(BINARY);
+    cmd.arg("migrate")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in SETTINGS {
+        cmd.env_remove(name);
+    }
+    let output = cmd
+        .env("TOKENWARDEN_DATABASE_URL", url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once_and_then_reports_it_current() {
+    let database = tokenwarden_testing::TestDatabase::from_env().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let first = migrate(dir.path(), database.url()).await;
+    let second = migrate(dir.path(), database.url()).await;
+
+    let expected = match database.backend() {
+        tokenwarden_testing::Backend::Sqlite => {
+            "applied 0001_foundation\napplied 0002_oauth\napplied 0003_links_audit_chain\n"
+        }
+        tokenwarden_testing::Backend::Postgres => "applied V1__initial\n",
+        tokenwarden_testing::Backend::Mysql => first.as_str(),
+    };
+    assert_eq!(first, expected);
+    assert_eq!(second, "the schema is up to date; no migration applied\n");
+    // A server then starts on the migrated database without migrating again.
+    let app = tokenwarden_testing::spawn_app_with(tokenwarden_testing::SpawnOptions {
+        database: Some(std::sync::Arc::new(database)),
+        ..Default::default()
+    })
+    .await;
+    app.vault("migrated@example.com").await;
+}
