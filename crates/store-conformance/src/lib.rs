@@ -79,6 +79,8 @@ macro_rules! store_conformance_tests {
             commit_refresh_is_fenced_by_version,
             mark_needs_reauth_and_release_require_the_owner,
             delete_connection_writes_audit_only_when_it_deleted,
+            audit_chains_and_emptiness_are_reported,
+            copy_pages_in_key_order_and_inserts_rows_as_read,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {

@@ -1,25 +1,26 @@
 -- The whole schema as of SQLite's 0001 + 0002 + 0003, in one step (PostgreSQL has no
 -- legacy rows to chain). Times are Unix milliseconds (UTC) as BIGINT, as on SQLite, so
 -- `copy` between backends is byte-exact and audit hashes are the same. Every secret
--- column holds a ciphertext or a hash.
+-- column holds a ciphertext or a hash. Text compares and sorts by its bytes
+-- (COLLATE "C") as on SQLite, whatever the database's locale.
 
 CREATE TABLE server_settings (
-    name  TEXT PRIMARY KEY,
+    name  TEXT COLLATE "C" PRIMARY KEY,
     value BYTEA NOT NULL
 );
 
 CREATE TABLE accounts (
-    id         TEXT PRIMARY KEY,
-    email      TEXT NOT NULL UNIQUE,
-    kdf_params TEXT NOT NULL,
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    email      TEXT COLLATE "C" NOT NULL UNIQUE,
+    kdf_params TEXT COLLATE "C" NOT NULL,
     kdf_salt   BYTEA NOT NULL,
     verifier   BYTEA NOT NULL,
     created_at BIGINT NOT NULL
 );
 
 CREATE TABLE vaults (
-    id                  TEXT PRIMARY KEY,
-    name                TEXT NOT NULL,
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    name                TEXT COLLATE "C" NOT NULL,
     managed             BOOLEAN NOT NULL,
     dek_key_id          BIGINT NOT NULL CHECK (dek_key_id BETWEEN 0 AND 4294967295),
     sealing_public_key  BYTEA NOT NULL,
@@ -29,8 +30,8 @@ CREATE TABLE vaults (
 );
 
 CREATE TABLE vault_members (
-    vault_id   TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    vault_id   TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     slot       BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (vault_id, account_id)
@@ -38,18 +39,18 @@ CREATE TABLE vault_members (
 CREATE INDEX vault_members_account ON vault_members (account_id);
 
 CREATE TABLE api_keys (
-    id           TEXT PRIMARY KEY,
-    vault_id     TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    name         TEXT NOT NULL,
-    roles        TEXT NOT NULL,
-    scope        TEXT NOT NULL,
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    vault_id     TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    name         TEXT COLLATE "C" NOT NULL,
+    roles        TEXT COLLATE "C" NOT NULL,
+    scope        TEXT COLLATE "C" NOT NULL,
     lookup_hash  BYTEA,
     slot         BYTEA,
     created_at   BIGINT NOT NULL,
     expires_at   BIGINT,
     revoked_at   BIGINT,
     last_used_at BIGINT,
-    created_by   TEXT NOT NULL,
+    created_by   TEXT COLLATE "C" NOT NULL,
     -- A revoked key keeps its row for the listing but loses what could open the vault.
     CHECK ((revoked_at IS NULL) = (slot IS NOT NULL AND lookup_hash IS NOT NULL))
 );
@@ -70,15 +71,15 @@ CREATE INDEX login_failures_at ON login_failures (at);
 -- vault, '' for records without one).
 CREATE TABLE audit_log (
     seq        BIGSERIAL PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
-    vault_id   TEXT,
+    id         TEXT COLLATE "C" NOT NULL UNIQUE,
+    vault_id   TEXT COLLATE "C",
     at         BIGINT NOT NULL,
-    key_id     TEXT,
-    account_id TEXT,
-    action     TEXT NOT NULL,
-    target     TEXT,
-    outcome    TEXT NOT NULL,
-    ip         TEXT,
+    key_id     TEXT COLLATE "C",
+    account_id TEXT COLLATE "C",
+    action     TEXT COLLATE "C" NOT NULL,
+    target     TEXT COLLATE "C",
+    outcome    TEXT COLLATE "C" NOT NULL,
+    ip         TEXT COLLATE "C",
     prev_hash  BYTEA,
     hash       BYTEA
 );
@@ -87,46 +88,46 @@ CREATE INDEX audit_log_vault ON audit_log (vault_id, seq);
 CREATE INDEX audit_log_server ON audit_log (seq) WHERE vault_id IS NULL;
 
 CREATE TABLE audit_heads (
-    chain    TEXT PRIMARY KEY,
+    chain    TEXT COLLATE "C" PRIMARY KEY,
     length   BIGINT NOT NULL,
     last_seq BIGINT NOT NULL,
     hash     BYTEA NOT NULL
 );
 
 CREATE TABLE providers (
-    vault_id   TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    key        TEXT NOT NULL,
-    spec       TEXT NOT NULL,
+    vault_id   TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    key        TEXT COLLATE "C" NOT NULL,
+    spec       TEXT COLLATE "C" NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (vault_id, key)
 );
 
 CREATE TABLE apps (
-    id            TEXT PRIMARY KEY,
-    vault_id      TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    key           TEXT NOT NULL,
-    provider_key  TEXT NOT NULL,
-    client_id     TEXT NOT NULL,
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    vault_id      TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    key           TEXT COLLATE "C" NOT NULL,
+    provider_key  TEXT COLLATE "C" NOT NULL,
+    client_id     TEXT COLLATE "C" NOT NULL,
     client_secret BYTEA NOT NULL,  -- under the vault DEK, bound to the app id
-    scopes        TEXT NOT NULL,   -- JSON array
-    status        TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+    scopes        TEXT COLLATE "C" NOT NULL,   -- JSON array
+    status        TEXT COLLATE "C" NOT NULL CHECK (status IN ('active', 'blocked')),
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     UNIQUE (vault_id, key)
 );
 
 CREATE TABLE connect_sessions (
-    id              TEXT PRIMARY KEY,
-    vault_id        TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    app_id          TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
-    connection_id   TEXT NOT NULL,
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    vault_id        TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    app_id          TEXT COLLATE "C" NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    connection_id   TEXT COLLATE "C" NOT NULL,
     state_hash      BYTEA NOT NULL UNIQUE,
     secrets         BYTEA NOT NULL, -- client secret, PKCE verifier, nonce: under a key derived from the state
-    scopes          TEXT NOT NULL,
-    return_to       TEXT,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'exchanging', 'completed', 'failed')),
-    error           TEXT,
-    created_by      TEXT NOT NULL,
+    scopes          TEXT COLLATE "C" NOT NULL,
+    return_to       TEXT COLLATE "C",
+    status          TEXT COLLATE "C" NOT NULL CHECK (status IN ('pending', 'exchanging', 'completed', 'failed')),
+    error           TEXT COLLATE "C",
+    created_by      TEXT COLLATE "C" NOT NULL,
     created_at      BIGINT NOT NULL,
     expires_at      BIGINT NOT NULL,
     finished_at     BIGINT,
@@ -143,17 +144,17 @@ CREATE INDEX connect_sessions_vault ON connect_sessions (vault_id, created_at);
 CREATE INDEX connect_sessions_app ON connect_sessions (app_id);
 
 CREATE TABLE connections (
-    vault_id     TEXT NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
-    id           TEXT NOT NULL,
-    app_id       TEXT NOT NULL REFERENCES apps (id) ON DELETE RESTRICT,
-    status       TEXT NOT NULL CHECK (status IN ('active', 'needs_reauth')),
-    scopes       TEXT NOT NULL,
+    vault_id     TEXT COLLATE "C" NOT NULL REFERENCES vaults (id) ON DELETE CASCADE,
+    id           TEXT COLLATE "C" NOT NULL,
+    app_id       TEXT COLLATE "C" NOT NULL REFERENCES apps (id) ON DELETE RESTRICT,
+    status       TEXT COLLATE "C" NOT NULL CHECK (status IN ('active', 'needs_reauth')),
+    scopes       TEXT COLLATE "C" NOT NULL,
     token_set    BYTEA NOT NULL,   -- under the DEK (format 1) or sealed to the vault key (format 2)
     token_format BIGINT NOT NULL CHECK (token_format IN (1, 2)),
     expires_at   BIGINT,           -- of the access token
     has_refresh  BOOLEAN NOT NULL,
     version      BIGINT NOT NULL,  -- bumped on every token change: the refresh fence
-    lease_owner  TEXT,             -- who is refreshing, until lease_until
+    lease_owner  TEXT COLLATE "C",             -- who is refreshing, until lease_until
     lease_until  BIGINT,
     created_at   BIGINT NOT NULL,
     refreshed_at BIGINT,

@@ -185,3 +185,12 @@ pub(crate) async fn audit_chain(
         .map_err(db)?;
     rows.iter().map(record).collect()
 }
+
+pub(crate) async fn audit_chains(c: &impl GenericClient) -> Result<Vec<String>, StoreError> {
+    let st = c
+        .prepare_cached("SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1")
+        .await
+        .map_err(db)?;
+    let rows = c.query(&st, &[]).await.map_err(db)?;
+    rows.iter().map(|r| get(r, 0)).collect()
+}

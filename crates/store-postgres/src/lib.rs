@@ -11,6 +11,7 @@
 
 mod audit;
 mod convert;
+mod copy;
 mod migrate;
 mod oauth;
 mod rows;

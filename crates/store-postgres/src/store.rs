@@ -406,6 +406,11 @@ impl Store for PgStore {
         audit::audit_heads(&c).await
     }
 
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        let c = self.client().await?;
+        audit::audit_chains(&c).await
+    }
+
     async fn audit_chain(
         &self,
         chain: &str,
@@ -620,5 +625,30 @@ impl Store for PgStore {
         audit: NewAuditRecord,
     ) -> StoreResult<bool> {
         oauth::delete_connection(self, vault, id, audit).await
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        crate::copy::is_empty(self).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static tokenwarden_store::copy::CopyTable,
+        after: Option<tokenwarden_store::copy::RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<tokenwarden_store::copy::RawRow>> {
+        crate::copy::page(self, table, after.as_ref(), limit).await
+    }
+
+    async fn copy_insert(
+        &self,
+        table: &'static tokenwarden_store::copy::CopyTable,
+        rows: Vec<tokenwarden_store::copy::RawRow>,
+    ) -> StoreResult<()> {
+        crate::copy::insert(self, table, &rows).await
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        crate::copy::finish(self).await
     }
 }
