@@ -22,8 +22,9 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify(db) => {
             let url = db.resolve()?;
-            let store =
-                tokenwarden_server::app::open_store(&url).context("could not open the database")?;
+            let store = tokenwarden_server::app::open_store(&url)
+                .await
+                .context("could not open the database")?;
             match verify_audit(store.as_ref()).await {
                 Ok(chains) => {
                     let total: i64 = chains.iter().map(|c| c.records).sum();
@@ -71,8 +72,10 @@ pub struct CopyArgs {
 )]
 pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let from = tokenwarden_server::app::open_store(&args.from)
+        .await
         .context("could not open the source database (--from)")?;
     let to = tokenwarden_server::app::open_store(&args.to)
+        .await
         .context("could not open the target database (--to)")?;
     let report = tokenwarden_service::copy_store(from.as_ref(), to.as_ref()).await?;
     for (table, rows) in &report.tables {

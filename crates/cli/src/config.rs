@@ -123,7 +123,7 @@ fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
 }
 
 /// Picks the inline or the `_FILE` form of a secret; both at once is an error.
-fn secret(
+pub(crate) fn secret(
     inline: Option<String>,
     file: Option<PathBuf>,
     name: &str,

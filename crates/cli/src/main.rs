@@ -3,6 +3,7 @@
 mod audit;
 mod config;
 mod dev;
+mod migrate;
 mod providers;
 mod serve;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Start the server.
     Serve(Box<config::ServeArgs>),
+    /// Apply pending database migrations and exit.
+    Migrate(migrate::MigrateArgs),
     /// Print the OpenAPI document the server publishes at /openapi.json.
     Openapi,
     /// Work with the audit log.
@@ -42,6 +45,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args).await,
+        Command::Migrate(args) => migrate::run(args).await,
         Command::Openapi => print_openapi(),
         Command::Audit(cmd) => audit::run(cmd).await,
         Command::Copy(args) => audit::copy(args).await,

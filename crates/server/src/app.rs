@@ -13,6 +13,7 @@ use axum::routing::get;
 use tokenwarden_crypto::MasterKey;
 use tokenwarden_service::{Clock, ServiceConfig, Services, SystemClock};
 use tokenwarden_store::Store;
+use tokenwarden_store_postgres::{PgStore, PgUrl};
 use tokenwarden_store_sqlite::{SqliteStore, SqliteUrl};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -75,24 +76,71 @@ pub enum StartupError {
     OAuth(#[source] tokenwarden_service::ServiceError),
 }
 
-/// Opens the store a database URL names; the scheme picks the backend.
-pub fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
-    let scheme = url.split_once("://").map(|(s, _)| s);
-    match scheme {
-        Some("sqlite") => {
-            let parsed = SqliteUrl::parse(url).map_err(|e| StartupError::DatabaseUrl(e.to_string()))?;
-            parsed
-                .check_location()
-                .map_err(|e| StartupError::DatabaseUrl(e.to_string()))?;
+/// Opens the store a database URL names, applying its migrations; the scheme picks the
+/// backend. Messages never show the URL's password.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
+    match Backend::of(url)? {
+        Backend::Sqlite(parsed) => {
             let store = SqliteStore::open(&parsed).map_err(StartupError::Database)?;
             Ok(Arc::new(store))
         }
-        Some("postgres" | "postgresql" | "mysql" | "mariadb") => Err(StartupError::DatabaseUrl(
-            "this build of tokenwarden supports sqlite:// only; PostgreSQL and MySQL backends are not available yet".into(),
-        )),
-        _ => Err(StartupError::DatabaseUrl(
-            "unrecognised database URL; use sqlite://path/to/file.db".into(),
-        )),
+        Backend::Postgres(parsed) => {
+            let store = PgStore::open(&parsed)
+                .await
+                .map_err(StartupError::Database)?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Applies the migrations of the database `url` names and nothing else
+/// (`tokenwarden migrate`); returns a line for each migration applied.
+pub async fn migrate_store(url: &str) -> Result<Vec<String>, StartupError> {
+    match Backend::of(url)? {
+        Backend::Sqlite(parsed) => {
+            let applied = SqliteStore::migrate(&parsed).map_err(StartupError::Database)?;
+            Ok(applied)
+        }
+        Backend::Postgres(parsed) => {
+            let applied = PgStore::migrate(&parsed)
+                .await
+                .map_err(StartupError::Database)?;
+            Ok(applied
+                .into_iter()
+                .map(|m| format!("V{}__{}", m.version, m.name))
+                .collect())
+        }
+    }
+}
+
+/// A database URL, checked by the backend its scheme names.
+enum Backend {
+    Sqlite(SqliteUrl),
+    Postgres(Box<PgUrl>),
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Self, StartupError> {
+        let bad = |e: String| StartupError::DatabaseUrl(e);
+        match url.split_once("://").map(|(s, _)| s) {
+            Some("sqlite") => {
+                let parsed = SqliteUrl::parse(url).map_err(|e| bad(e.to_string()))?;
+                parsed.check_location().map_err(|e| bad(e.to_string()))?;
+                Ok(Self::Sqlite(parsed))
+            }
+            Some("postgres" | "postgresql") => {
+                let parsed = PgUrl::parse(url).map_err(|e| bad(e.to_string()))?;
+                Ok(Self::Postgres(Box::new(parsed)))
+            }
+            // MySQL / MariaDB: filled in by the MySQL backend's change.
+            Some("mysql" | "mariadb") => Err(bad(
+                "MySQL and MariaDB are not available in this build yet; use sqlite:// or postgres://".into(),
+            )),
+            _ => Err(bad(format!(
+                "unrecognised database URL {}; use sqlite://path/to/file.db or postgres://user@host/database",
+                tokenwarden_store_postgres::redacted(url)
+            ))),
+        }
     }
 }
 
@@ -114,7 +162,7 @@ impl App {
         config: ServerConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let store = open_store(&config.database_url)?;
+        let store = open_store(&config.database_url).await?;
         if let Some(master) = &config.master_key {
             let fingerprint = master.fingerprint();
             let stored = store

@@ -11,7 +11,7 @@ mod pages;
 mod routes;
 mod state;
 
-pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError};
+pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError, migrate_store, open_store};
 pub use axum::Router;
 pub use openapi::openapi;
 pub use tokenwarden_service::{Clock, ProxySettings, SystemClock};

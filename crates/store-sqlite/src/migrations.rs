@@ -1,7 +1,28 @@
 //! Embedded migrations, applied at start (rusqlite_migration tracks them in
 //! `PRAGMA user_version`).
 
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
+use tokenwarden_store::StoreError;
+
+/// The migrations' names, in order (reported by `tokenwarden migrate`).
+const NAMES: [&str; 3] = ["0001_foundation", "0002_oauth", "0003_links_audit_chain"];
+
+/// Brings the schema up to date; returns the names of the migrations applied.
+pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<&'static str>, StoreError> {
+    let failed =
+        |e: rusqlite_migration::Error| StoreError::Corrupt(format!("migration failed: {e}"));
+    let version = |conn: &Connection| -> Result<usize, StoreError> {
+        migrations()
+            .current_version(conn)
+            .map(usize::from)
+            .map_err(failed)
+    };
+    let before = version(conn)?;
+    migrations().to_latest(conn).map_err(failed)?;
+    let after = version(conn)?;
+    Ok(NAMES.get(before..after).unwrap_or_default().to_vec())
+}
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -23,6 +44,17 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(super::migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn apply_reports_what_it_ran_and_then_nothing() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrations().to_version(&mut conn, 1).unwrap();
+        assert_eq!(
+            super::apply(&mut conn).unwrap(),
+            vec!["0002_oauth", "0003_links_audit_chain"]
+        );
+        assert!(super::apply(&mut conn).unwrap().is_empty());
     }
 
     /// A database written before the chain existed gets its old records chained, per

@@ -14,7 +14,7 @@ use tokenwarden_store::*;
 use crate::SqliteUrl;
 use crate::audit::{self, write_audit};
 use crate::convert::{db, ms, opt_ms, opt_time, parsed, sql_error, time};
-use crate::migrations::migrations;
+use crate::migrations;
 use crate::oauth::{self, connection_key};
 use crate::pool::Pool;
 
@@ -36,12 +36,22 @@ impl SqliteStore {
     }
 
     fn open_path(path: &Path) -> Result<Self, StoreError> {
-        let pool = Pool::open(path, READERS, |conn| {
-            migrations()
-                .to_latest(conn)
-                .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))
-        })?;
+        let pool = Pool::open(path, READERS, |conn| migrations::apply(conn).map(drop))?;
         Ok(Self { pool })
+    }
+
+    /// Applies pending migrations only (`tokenwarden migrate`); returns the names of
+    /// those applied. The writer's first transaction takes SQLite's write lock, so a
+    /// server starting at the same moment waits rather than migrating twice.
+    pub fn migrate(url: &SqliteUrl) -> Result<Vec<String>, StoreError> {
+        url.check_location()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut applied = Vec::new();
+        drop(Pool::open(url.path(), 1, |conn| {
+            applied = migrations::apply(conn)?;
+            Ok(())
+        })?);
+        Ok(applied.into_iter().map(str::to_owned).collect())
     }
 }
 

@@ -1,7 +1,6 @@
 //! The application under test.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -11,7 +10,7 @@ use tokenwarden_crypto::MasterKey;
 use tokenwarden_server::{App, ProxySettings, ServerConfig, Signup};
 use tokio::sync::oneshot;
 
-use crate::ManualClock;
+use crate::{ManualClock, TestDatabase};
 
 /// Options for [`spawn_app_with`].
 #[derive(Debug, Default)]
@@ -19,8 +18,10 @@ pub struct SpawnOptions {
     pub signup_closed: bool,
     /// 32 bytes to use as the master key.
     pub master_key: Option<[u8; 32]>,
-    /// Reuse this directory's database (to restart a server on the same file).
+    /// Reuse this directory's database (to restart a server on the same SQLite file).
     pub data_dir: Option<Arc<tempfile::TempDir>>,
+    /// Reuse this database (to restart a server on the same database, any backend).
+    pub database: Option<Arc<TestDatabase>>,
     /// Refresh lease length (default 45 s).
     pub refresh_lease_secs: Option<u64>,
     /// Origins allowed in `return_to`.
@@ -42,7 +43,8 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub dir: Arc<tempfile::TempDir>,
-    pub db_path: PathBuf,
+    /// The app's database (dropped, on a server backend, when the last handle goes).
+    pub database: Arc<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -62,10 +64,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
+    let database = match (options.database, &options.data_dir) {
+        (Some(db), _) => db,
+        (None, Some(dir)) => Arc::new(TestDatabase::sqlite_in(dir.clone())),
+        (None, None) => Arc::new(TestDatabase::from_env().await),
+    };
     let dir = options
         .data_dir
         .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
-    let db_path = dir.path().join("tokenwarden.db");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -73,7 +79,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     let clock = Arc::new(ManualClock::default());
     let config = ServerConfig {
         listen: addr,
-        database_url: format!("sqlite://{}", db_path.display()),
+        database_url: database.url().to_owned(),
         public_url: format!("http://{addr}"),
         refresh_skew_secs: 60,
         return_origins: options.return_origins,
@@ -110,7 +116,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
             .expect("http client"),
         clock,
         dir,
-        db_path,
+        database,
         shutdown: Some(tx),
         task: Some(task),
     }
@@ -238,16 +244,17 @@ impl TestApp {
         )
     }
 
-    /// Opens the database file read-only, as an outsider would.
-    pub fn db_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.db_path.clone()];
-        for suffix in ["-wal", "-shm"] {
-            let p = PathBuf::from(format!("{}{suffix}", self.db_path.display()));
-            if p.exists() {
-                files.push(p);
-            }
+    /// The SQLite file under the app, or `None` (and a note saying `why` the test is
+    /// skipped) when the suite runs on another backend.
+    pub fn sqlite_file(&self, why: &str) -> Option<std::path::PathBuf> {
+        let path = self
+            .database
+            .sqlite_path()
+            .map(std::path::Path::to_path_buf);
+        if path.is_none() {
+            eprintln!("note: skipped on {:?}: {why}", self.database.backend());
         }
-        files
+        path
     }
 }
 

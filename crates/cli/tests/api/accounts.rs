@@ -27,7 +27,7 @@ async fn signing_up_answers_201_with_the_id_and_the_lower_cased_email() {
     let body = answer.expect_json(StatusCode::CREATED);
     let id = assert_id(&body["id"], "acc");
     assert_eq!(body, json!({"id": id, "email": "alice@example.com"}));
-    assert_eq!(row_counts(&app).accounts, 1);
+    assert_eq!(row_counts(&app).await.accounts, 1);
 }
 
 #[tokio::test]
@@ -62,7 +62,7 @@ async fn signup_closed_refuses_new_accounts_with_403_signup_closed() {
         "signup_closed",
         "account creation is closed on this server",
     );
-    assert_eq!(row_counts(&app).accounts, 0);
+    assert_eq!(row_counts(&app).await.accounts, 0);
 }
 
 #[tokio::test]
@@ -264,5 +264,5 @@ async fn concurrent_signups_with_one_email_create_exactly_one_account() {
             "an account with this email already exists",
         );
     }
-    assert_eq!(row_counts(&app).accounts, 1);
+    assert_eq!(row_counts(&app).await.accounts, 1);
 }

@@ -272,17 +272,14 @@ async fn deleting_a_key_answers_204_and_the_key_gets_401_from_then_on() {
     assert_key_unauthorized(&get(&app, "/v1/whoami", Auth::Bearer(&key)).await);
     assert_eq!(whoami_status(&app, &other).await, StatusCode::OK);
     assert_eq!(whoami_status(&app, &vault.admin_key).await, StatusCode::OK);
-    let (slot_null, hash_null): (bool, bool) = crate::helpers::open_db(&app.db_path)
-        .query_row(
-            "SELECT slot IS NULL, lookup_hash IS NULL FROM api_keys WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    let wiped = app
+        .database
+        .query_i64(
+            "SELECT count(*) FROM api_keys WHERE id = $1 AND slot IS NULL AND lookup_hash IS NULL",
+            &[&id],
         )
-        .unwrap();
-    assert!(
-        slot_null && hash_null,
-        "a revoked key keeps its slot or hash"
-    );
+        .await;
+    assert!(wiped == Some(1), "a revoked key keeps its slot or hash");
 }
 
 #[tokio::test]
@@ -297,7 +294,7 @@ async fn deleting_a_key_twice_or_an_unknown_key_gets_404() {
     )
     .await;
     assert_eq!(first.status, StatusCode::NO_CONTENT);
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     for path in [
         format!("/v1/api-keys/{id}"),
@@ -314,7 +311,7 @@ async fn deleting_a_key_twice_or_an_unknown_key_gets_404() {
             "api key not found",
         );
     }
-    assert_eq!(row_counts(&app), before);
+    assert_eq!(row_counts(&app).await, before);
 }
 
 #[tokio::test]
@@ -338,7 +335,7 @@ async fn keys_without_the_admin_role_get_403_on_key_management() {
     let app = spawn_app().await;
     let vault = app.vault("gina@example.com").await;
     let (victim_id, victim) = app.key(&vault, &["read"]).await;
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     for roles in [
         vec!["read"],
@@ -347,7 +344,7 @@ async fn keys_without_the_admin_role_get_403_on_key_management() {
         vec!["connect", "read", "proxy"],
     ] {
         let (_, key) = app.key(&vault, &roles).await;
-        let before = row_counts(&app);
+        let before = row_counts(&app).await;
 
         let create = post(
             &app,
@@ -367,9 +364,16 @@ async fn keys_without_the_admin_role_get_403_on_key_management() {
         assert_forbidden(&create, LACKS_ADMIN);
         assert_forbidden(&list, LACKS_ADMIN);
         assert_forbidden(&revoke, LACKS_ADMIN);
-        assert_eq!(row_counts(&app), before, "{roles:?} changed something");
+        assert_eq!(
+            row_counts(&app).await,
+            before,
+            "{roles:?} changed something"
+        );
     }
-    assert_eq!(row_counts(&app).live_api_keys, before.live_api_keys + 4);
+    assert_eq!(
+        row_counts(&app).await.live_api_keys,
+        before.live_api_keys + 4
+    );
     assert_eq!(whoami_status(&app, &victim).await, StatusCode::OK);
 }
 
@@ -384,7 +388,7 @@ async fn a_scoped_admin_key_cannot_create_a_wider_key() {
     )
     .await;
     let scoped_key = scoped["key"].as_str().unwrap();
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     for scope in [
         None,
@@ -402,7 +406,7 @@ async fn a_scoped_admin_key_cannot_create_a_wider_key() {
 
         assert_forbidden(&answer, WIDER_SCOPE);
     }
-    assert_eq!(row_counts(&app), before);
+    assert_eq!(row_counts(&app).await, before);
 
     let narrower = post(
         &app,
@@ -509,5 +513,5 @@ async fn concurrently_created_keys_are_all_distinct_and_working() {
             StatusCode::OK
         );
     }
-    assert_eq!(row_counts(&app).api_keys, 17);
+    assert_eq!(row_counts(&app).await.api_keys, 17);
 }

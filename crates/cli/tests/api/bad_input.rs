@@ -55,7 +55,7 @@ fn case(
 async fn assert_refused(app: &TestApp, path: &str, auth: Auth<'_>, cases: Vec<Case>) {
     let mut mismatches = Vec::new();
     for c in cases {
-        let before = row_counts(app);
+        let before = row_counts(app).await;
 
         let answer = call(app, Method::POST, path, auth, Some(c.body)).await;
 
@@ -79,7 +79,7 @@ async fn assert_refused(app: &TestApp, path: &str, auth: Auth<'_>, cases: Vec<Ca
                 answer.text
             ));
         }
-        if row_counts(app) != before {
+        if row_counts(app).await != before {
             mismatches.push(format!("{} changed the database", c.what));
         }
     }
@@ -227,7 +227,7 @@ async fn bad_signups_get_a_precise_400_and_create_nothing() {
     ));
 
     assert_refused(&app, "/v1/accounts", Auth::None, cases).await;
-    assert_eq!(row_counts(&app).accounts, 0);
+    assert_eq!(row_counts(&app).await.accounts, 0);
 }
 
 #[tokio::test]
@@ -271,7 +271,7 @@ async fn an_error_never_echoes_the_password() {
         INVALID,
         "password: invalid type, expected a string",
     );
-    assert_eq!(row_counts(&app).accounts, 0);
+    assert_eq!(row_counts(&app).await.accounts, 0);
 }
 
 #[tokio::test]
@@ -297,7 +297,7 @@ async fn a_taken_email_gets_409_conflict_whatever_its_case() {
     .collect();
 
     assert_refused(&app, "/v1/accounts", Auth::None, cases).await;
-    assert_eq!(row_counts(&app).accounts, 1);
+    assert_eq!(row_counts(&app).await.accounts, 1);
 }
 
 #[tokio::test]
@@ -362,7 +362,7 @@ async fn bad_vault_bodies_get_a_precise_400_and_create_nothing() {
         cases,
     )
     .await;
-    assert_eq!(row_counts(&app).vaults, 0);
+    assert_eq!(row_counts(&app).await.vaults, 0);
 }
 
 /// Bodies of `POST /v1/api-keys` (and of the member route, which takes the same).
@@ -492,7 +492,7 @@ async fn bad_key_bodies_get_a_precise_400_and_create_nothing() {
         bad_key_cases(),
     )
     .await;
-    assert_eq!(row_counts(&app).api_keys, 1);
+    assert_eq!(row_counts(&app).await.api_keys, 1);
 }
 
 #[tokio::test]
@@ -524,7 +524,7 @@ async fn bad_member_key_bodies_get_a_precise_400_and_create_nothing() {
         cases,
     )
     .await;
-    assert_eq!(row_counts(&app).api_keys, 1);
+    assert_eq!(row_counts(&app).await.api_keys, 1);
 }
 
 #[tokio::test]

@@ -171,7 +171,7 @@ async fn deleting_a_connection_revokes_the_refresh_then_the_access_token_at_the_
     );
     assert_eq!(env.connection("c1").await.status, StatusCode::NOT_FOUND);
     assert_eq!(env.token("c1", "").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(env.token_format("c1"), None);
+    assert_eq!(env.token_format("c1").await, None);
     assert_eq!(
         delete(&env, "/v1/connections/c1").await.status,
         StatusCode::NOT_FOUND

@@ -4,7 +4,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use tokenwarden_testing::{SpawnOptions, spawn_app_with};
+use tokenwarden_testing::{SpawnOptions, TestDatabase, spawn_app_with};
 
 use crate::oauth_support::oauth_env;
 
@@ -27,16 +27,14 @@ fn run_copy(from: &str, to: &str) -> (bool, String) {
 }
 
 #[tokio::test]
-async fn a_sqlite_copy_opens_with_the_same_keys_and_refuses_a_non_empty_target() {
+async fn a_copy_opens_with_the_same_keys_and_refuses_a_non_empty_target() {
     let env = oauth_env().await;
     env.connect("c1").await;
     let token = env.token("c1", "").await.expect_json(StatusCode::OK);
-    let from = format!("sqlite://{}", env.app.db_path.display());
-    let target = Arc::new(tempfile::tempdir().unwrap());
-    let to = format!(
-        "sqlite://{}",
-        target.path().join("tokenwarden.db").display()
-    );
+    let from = env.app.database.url().to_owned();
+    // A second database on the suite's backend.
+    let target = Arc::new(TestDatabase::from_env().await);
+    let to = target.url().to_owned();
 
     let (ok, text) = run_copy(&from, &to);
     assert!(ok, "{text}");
@@ -49,7 +47,7 @@ async fn a_sqlite_copy_opens_with_the_same_keys_and_refuses_a_non_empty_target()
     assert!(text.contains("not empty"), "{text}");
 
     let copy = spawn_app_with(SpawnOptions {
-        data_dir: Some(target),
+        database: Some(target),
         ..SpawnOptions::default()
     })
     .await;

@@ -309,16 +309,20 @@ pub struct RowCounts {
     pub audit_log: i64,
 }
 
-pub fn row_counts(app: &TestApp) -> RowCounts {
-    let db = open_db(&app.db_path);
-    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+pub async fn row_counts(app: &TestApp) -> RowCounts {
+    let count = |table: &'static str| async move {
+        app.database
+            .query_i64(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("a count")
+    };
     RowCounts {
-        accounts: count("SELECT count(*) FROM accounts"),
-        vaults: count("SELECT count(*) FROM vaults"),
-        vault_members: count("SELECT count(*) FROM vault_members"),
-        api_keys: count("SELECT count(*) FROM api_keys"),
-        live_api_keys: count("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"),
-        audit_log: count("SELECT count(*) FROM audit_log"),
+        accounts: count("accounts").await,
+        vaults: count("vaults").await,
+        vault_members: count("vault_members").await,
+        api_keys: count("api_keys").await,
+        live_api_keys: count("api_keys WHERE revoked_at IS NULL").await,
+        audit_log: count("audit_log").await,
     }
 }
 

@@ -100,7 +100,7 @@ async fn a_connect_flow_stores_the_providers_tokens_sealed_and_the_token_call_re
         })
     );
     // Sealed to the vault's public key by the callback (no key holder present).
-    assert_eq!(env.token_format("c1"), Some(2));
+    assert_eq!(env.token_format("c1").await, Some(2));
 
     let grant = env.grant();
     let answer = env.token("c1", "").await;
@@ -115,7 +115,7 @@ async fn a_connect_flow_stores_the_providers_tokens_sealed_and_the_token_call_re
     assert!(((expires_at - env.app.clock.now()).num_seconds() - 3600).abs() <= 5);
     assert!(!answer.text.contains(&grant.refresh_token.clone().unwrap()));
     // The first key holder moved it under the DEK.
-    assert_eq!(env.token_format("c1"), Some(1));
+    assert_eq!(env.token_format("c1").await, Some(1));
     assert_eq!(env.provider.refresh_calls(), 0);
 
     let before = env.connection("c1").await.expect_json(StatusCode::OK);
@@ -139,7 +139,7 @@ async fn connecting_again_with_the_same_connection_id_replaces_the_tokens_in_pla
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let second = env.grant();
     assert_ne!(first.id, second.id);
-    assert_eq!(env.token_format("c1"), Some(2));
+    assert_eq!(env.token_format("c1").await, Some(2));
     let token = env.token("c1", "").await.expect_json(StatusCode::OK);
     assert_eq!(token["access_token"], second.access_token.unwrap());
     assert_ne!(token["access_token"], first_token["access_token"]);

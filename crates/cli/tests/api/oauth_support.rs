@@ -3,7 +3,6 @@
 //! [`Server`]: the in-process app or a real `tokenwarden serve` process.
 
 use reqwest::{Client, Method, StatusCode};
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use tokenwarden_fake_provider::{
     ClientRegistration, FakeProvider, FakeProviderConfig, GrantSnapshot, Quirks,
@@ -12,7 +11,7 @@ use tokenwarden_testing::{SpawnOptions, TestApp, TestVault, spawn_app_with};
 use url::Url;
 
 pub use crate::helpers::fetch;
-use crate::helpers::{Answer, Auth, Body, PASSWORD, open_db};
+use crate::helpers::{Answer, Auth, Body, PASSWORD};
 
 pub const CLIENT_ID: &str = "tw-test-client";
 pub const CLIENT_SECRET: &str = "tw-test-client-secret-4b1d9c";
@@ -270,16 +269,15 @@ impl OAuthEnv {
         self.provider.latest_grant().expect("a grant")
     }
 
-    /// `connections.token_format` in the database file, if the row exists.
-    pub fn token_format(&self, connection_id: &str) -> Option<i64> {
-        open_db(&self.app.db_path)
-            .query_row(
-                "SELECT token_format FROM connections WHERE id = ?1",
-                [connection_id],
-                |r| r.get(0),
+    /// `connections.token_format` in the database, if the row exists.
+    pub async fn token_format(&self, connection_id: &str) -> Option<i64> {
+        self.app
+            .database
+            .query_i64(
+                "SELECT token_format FROM connections WHERE id = $1",
+                &[connection_id],
             )
-            .optional()
-            .unwrap()
+            .await
     }
 
     /// Connects `connection_id` with a token that expires in 30 s (inside the 60 s

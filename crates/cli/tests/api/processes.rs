@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tokenwarden_fake_provider::{FakeProvider, Quirks};
+use tokenwarden_testing::TestDatabase;
 use tokio::process::{Child, Command};
 
 use crate::helpers::{Answer, Auth, PASSWORD, secret_of};
@@ -54,10 +55,10 @@ impl Server for Process {
 }
 
 impl Process {
-    /// Starts `tokenwarden serve` on `dir/tw.db` and waits for `/readyz` (up to 15 s).
-    async fn start(dir: &Path, name: &str, log: &str) -> Self {
-        let url = format!("sqlite://{}", dir.join("tw.db").display());
-        Self::start_on(dir, &url, name, log, 5).await
+    /// Starts `tokenwarden serve` on `database` (the suite's backend), with its output
+    /// in `dir`, and waits for `/readyz` (up to 15 s).
+    async fn start(dir: &Path, database: &TestDatabase, name: &str, log: &str) -> Self {
+        Self::start_on(dir, database.url(), name, log, 5).await
     }
 
     /// Starts `tokenwarden serve` on the database `url` (output files in `dir`) with a
@@ -179,8 +180,9 @@ pub(crate) async fn connect_expiring(server: &impl Server, keys: &Keys, provider
 async fn two_processes_on_one_database_refresh_an_expiring_token_once() {
     let provider = FakeProvider::start(provider_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let a = Arc::new(Process::start(dir.path(), "a", "debug").await);
-    let b = Arc::new(Process::start(dir.path(), "b", "debug").await);
+    let database = TestDatabase::from_env().await;
+    let a = Arc::new(Process::start(dir.path(), &database, "a", "debug").await);
+    let b = Arc::new(Process::start(dir.path(), &database, "b", "debug").await);
     let keys = Arc::new(set_up(&*a, &provider, &SCOPES).await);
     connect_expiring(&*a, &keys, &provider).await;
     provider.set_token_latency(Duration::from_millis(200));
@@ -224,8 +226,9 @@ async fn two_processes_on_one_database_refresh_an_expiring_token_once() {
 async fn a_refresh_is_taken_over_after_the_refreshing_process_is_killed() {
     let provider = FakeProvider::start(provider_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Process::start(dir.path(), "a", "debug").await;
-    let b = Process::start(dir.path(), "b", "debug").await;
+    let database = TestDatabase::from_env().await;
+    let mut a = Process::start(dir.path(), &database, "a", "debug").await;
+    let b = Process::start(dir.path(), &database, "b", "debug").await;
     let keys = Arc::new(set_up(&a, &provider, &SCOPES).await);
     connect_expiring(&a, &keys, &provider).await;
     let old = provider.latest_grant().unwrap();
@@ -305,7 +308,8 @@ async fn a_refresh_is_taken_over_after_the_refreshing_process_is_killed() {
 async fn logs_at_trace_level_hold_no_secret() {
     let provider = FakeProvider::start(provider_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut p = Process::start(dir.path(), "trace", "trace").await;
+    let database = TestDatabase::from_env().await;
+    let mut p = Process::start(dir.path(), &database, "trace", "trace").await;
     let keys = set_up(&p, &provider, &["openid", "email"]).await;
 
     let session = connect(&p, &keys).await;

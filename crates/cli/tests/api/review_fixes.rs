@@ -7,11 +7,14 @@ use serde_json::json;
 use crate::helpers::{Auth, assert_problem};
 use crate::oauth_support::{authorize, create_app, fetch, oauth_env, report, send};
 
-fn writable_db(path: &std::path::Path) -> rusqlite::Connection {
+/// The SQLite file opened for writing, as an operator would; `None` (the test is
+/// skipped with a note) on other backends, whose tampering SQL would differ.
+fn writable_db(app: &tokenwarden_testing::TestApp) -> Option<rusqlite::Connection> {
+    let path = app.sqlite_file("edits the database with SQLite SQL")?;
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .unwrap();
-    conn
+    Some(conn)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -24,12 +27,14 @@ async fn an_operator_who_swaps_the_vaults_public_key_still_cannot_read_new_token
     // The operator replaces the stored public key with one of their own.
     let (_, attacker_public) =
         tokenwarden_crypto::SealingPrivateKey::generate(tokenwarden_crypto::KeyId(1));
-    writable_db(&env.app.db_path)
-        .execute(
-            "UPDATE vaults SET sealing_public_key = ?1",
-            [attacker_public.to_bytes()],
-        )
-        .unwrap();
+    let Some(db) = writable_db(&env.app) else {
+        return;
+    };
+    db.execute(
+        "UPDATE vaults SET sealing_public_key = ?1",
+        [attacker_public.to_bytes()],
+    )
+    .unwrap();
 
     let callback = authorize(&env.app.client, &session).await;
     let page = fetch(&env.app.client, Method::GET, &callback, Auth::None, None).await;
@@ -52,12 +57,14 @@ async fn an_operator_who_redirects_the_token_endpoint_during_a_connect_gets_no_c
         .await
         .expect_json(StatusCode::CREATED);
     // The provider is custom (stored as JSON): point its token URL elsewhere.
-    writable_db(&env.app.db_path)
-        .execute(
-            "UPDATE providers SET spec = json_set(spec, '$.token_url', 'http://127.0.0.1:9/steal')",
-            [],
-        )
-        .unwrap();
+    let Some(db) = writable_db(&env.app) else {
+        return;
+    };
+    db.execute(
+        "UPDATE providers SET spec = json_set(spec, '$.token_url', 'http://127.0.0.1:9/steal')",
+        [],
+    )
+    .unwrap();
 
     let callback = authorize(&env.app.client, &session).await;
     let page = fetch(&env.app.client, Method::GET, &callback, Auth::None, None).await;
@@ -158,12 +165,14 @@ async fn an_operator_who_redirects_the_token_endpoint_gets_no_refresh_token() {
         tokenwarden_fake_provider::FakeProvider::start(crate::oauth_support::provider_config())
             .await
             .unwrap();
-    writable_db(&env.app.db_path)
-        .execute(
-            "UPDATE providers SET spec = json_set(spec, '$.token_url', ?1)",
-            [catcher.token_endpoint()],
-        )
-        .unwrap();
+    let Some(db) = writable_db(&env.app) else {
+        return;
+    };
+    db.execute(
+        "UPDATE providers SET spec = json_set(spec, '$.token_url', ?1)",
+        [catcher.token_endpoint()],
+    )
+    .unwrap();
 
     let answer = env.token("c1", "?force_refresh=true").await;
 
@@ -181,12 +190,14 @@ async fn an_operator_who_moves_a_connection_to_another_app_makes_it_unreadable()
     assert_eq!(page.status, StatusCode::OK);
     env.token("c1", "").await.expect_json(StatusCode::OK);
     let other = create_app(&env.app, &env.vault.admin_key, "other", &["openid"]).await;
-    writable_db(&env.app.db_path)
-        .execute(
-            "UPDATE connections SET app_id = ?1 WHERE id = 'c1'",
-            [other["id"].as_str().unwrap()],
-        )
-        .unwrap();
+    let Some(db) = writable_db(&env.app) else {
+        return;
+    };
+    db.execute(
+        "UPDATE connections SET app_id = ?1 WHERE id = 'c1'",
+        [other["id"].as_str().unwrap()],
+    )
+    .unwrap();
 
     let answer = env.token("c1", "?force_refresh=true").await;
 

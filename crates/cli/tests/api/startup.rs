@@ -125,16 +125,27 @@ async fn serve_refuses_an_ambiguous_or_unsupported_database_url_and_creates_no_f
 }
 
 #[tokio::test]
-async fn serve_says_postgres_is_not_supported_yet() {
-    let dir = tempfile::tempdir().unwrap();
+async fn serve_refuses_a_postgres_url_without_showing_its_password() {
+    for url in [
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/tw?no_such_option=1",
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/",
+        "postgres://tw:s3cret-pw@127.0.0.1:5432/tw?sslmode=verify-full",
+        // Nothing listens on port 1: the connection itself fails.
+        "postgres://tw:s3cret-pw@127.0.0.1:1/tw?connect_timeout=5",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
 
-    let stderr = refused(
-        dir.path(),
-        &[("TOKENWARDEN_DATABASE_URL", "postgres://localhost/x")],
-    )
-    .await;
+        let stderr = refused(dir.path(), &[("TOKENWARDEN_DATABASE_URL", url)]).await;
 
-    assert!(stderr.contains("sqlite:// only"), "{stderr}");
+        assert!(
+            stderr.contains("TOKENWARDEN_DATABASE_URL") || stderr.contains("database"),
+            "{url}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret-pw"),
+            "{url}: the password leaked: {stderr}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -204,4 +215,54 @@ async fn serve_refuses_a_database_set_up_with_another_master_key() {
     // Nothing was changed: the original key still starts it.
     let mut again = started(dir.path(), &with_key(KEY_A)).await;
     again.kill().await.unwrap();
+}
+
+/// `tokenwarden migrate` against `url`; its stdout, after checking it succeeded.
+async fn migrate(dir: &Path, url: &str) -> String {
+    let mut cmd = Command::new(BINARY);
+    cmd.arg("migrate")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in SETTINGS {
+        cmd.env_remove(name);
+    }
+    let output = cmd
+        .env("TOKENWARDEN_DATABASE_URL", url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once_and_then_reports_it_current() {
+    let database = tokenwarden_testing::TestDatabase::from_env().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let first = migrate(dir.path(), database.url()).await;
+    let second = migrate(dir.path(), database.url()).await;
+
+    let expected = match database.backend() {
+        tokenwarden_testing::Backend::Sqlite => {
+            "applied 0001_foundation\napplied 0002_oauth\napplied 0003_links_audit_chain\n"
+        }
+        tokenwarden_testing::Backend::Postgres => "applied V1__initial\n",
+        tokenwarden_testing::Backend::Mysql => first.as_str(),
+    };
+    assert_eq!(first, expected);
+    assert_eq!(second, "the schema is up to date; no migration applied\n");
+    // A server then starts on the migrated database without migrating again.
+    let app = tokenwarden_testing::spawn_app_with(tokenwarden_testing::SpawnOptions {
+        database: Some(std::sync::Arc::new(database)),
+        ..Default::default()
+    })
+    .await;
+    app.vault("migrated@example.com").await;
 }

@@ -126,7 +126,7 @@ async fn an_account_cannot_issue_keys_for_a_vault_it_is_not_a_member_of() {
     let app = spawn_app().await;
     let victim = app.vault("erin@example.com").await;
     app.create_account("mallory@example.com", PASSWORD).await;
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     let answer = post(
         &app,
@@ -142,7 +142,7 @@ async fn an_account_cannot_issue_keys_for_a_vault_it_is_not_a_member_of() {
         "not_found",
         "vault not found",
     );
-    assert_eq!(row_counts(&app), before);
+    assert_eq!(row_counts(&app).await, before);
     let theirs = get(
         &app,
         "/v1/vaults",
@@ -156,7 +156,7 @@ async fn an_account_cannot_issue_keys_for_a_vault_it_is_not_a_member_of() {
 async fn an_unknown_or_malformed_vault_id_gets_404() {
     let app = spawn_app().await;
     app.vault("frank@example.com").await;
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     for vault_id in [
         "vlt_00000000000000000000",
@@ -180,14 +180,14 @@ async fn an_unknown_or_malformed_vault_id_gets_404() {
             "vault not found",
         );
     }
-    assert_eq!(row_counts(&app), before);
+    assert_eq!(row_counts(&app).await, before);
 }
 
 #[tokio::test]
 async fn a_wrong_password_cannot_issue_a_key_for_a_vault() {
     let app = spawn_app().await;
     let vault = app.vault("gina@example.com").await;
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     let answer = post(
         &app,
@@ -198,7 +198,7 @@ async fn a_wrong_password_cannot_issue_a_key_for_a_vault() {
     .await;
 
     assert_basic_unauthorized(&answer);
-    let after = row_counts(&app);
+    let after = row_counts(&app).await;
     assert_eq!(after.api_keys, before.api_keys);
     assert_eq!(after.audit_log, before.audit_log + 1, "the failed login");
 }
@@ -207,7 +207,7 @@ async fn a_wrong_password_cannot_issue_a_key_for_a_vault() {
 async fn a_managed_vault_needs_a_master_key_on_the_server() {
     let app = spawn_app().await;
     app.create_account("hank@example.com", PASSWORD).await;
-    let before = row_counts(&app);
+    let before = row_counts(&app).await;
 
     let answer = post(
         &app,
@@ -223,7 +223,7 @@ async fn a_managed_vault_needs_a_master_key_on_the_server() {
         "managed_unavailable",
         "managed vaults need the server to be configured with a master key",
     );
-    assert_eq!(row_counts(&app), before);
+    assert_eq!(row_counts(&app).await, before);
 }
 
 #[tokio::test]
@@ -252,13 +252,14 @@ async fn a_managed_vault_is_created_when_the_server_has_a_master_key() {
         .await
         .expect_json(StatusCode::OK);
     assert_eq!(list[0]["managed"], true);
-    let has_master_slot: bool = crate::helpers::open_db(&app.db_path)
-        .query_row(
-            "SELECT master_slot IS NOT NULL FROM vaults WHERE id = ?1",
-            [body["id"].as_str().unwrap()],
-            |r| r.get(0),
+    let has_master_slot = app
+        .database
+        .query_i64(
+            "SELECT count(*) FROM vaults WHERE id = $1 AND master_slot IS NOT NULL",
+            &[body["id"].as_str().unwrap()],
         )
-        .unwrap();
+        .await
+        == Some(1);
     assert!(has_master_slot);
 }
 
@@ -271,13 +272,14 @@ async fn an_unmanaged_vault_has_no_master_slot_even_when_the_server_has_a_master
     .await;
     let vault = app.vault("jack@example.com").await;
 
-    let has_master_slot: bool = crate::helpers::open_db(&app.db_path)
-        .query_row(
-            "SELECT master_slot IS NOT NULL FROM vaults WHERE id = ?1",
-            [&vault.vault_id],
-            |r| r.get(0),
+    let has_master_slot = app
+        .database
+        .query_i64(
+            "SELECT count(*) FROM vaults WHERE id = $1 AND master_slot IS NOT NULL",
+            &[&vault.vault_id],
         )
-        .unwrap();
+        .await
+        == Some(1);
 
     assert!(!has_master_slot);
 }

@@ -1,0 +1,47 @@
+//! The store conformance suite on PostgreSQL, when `TOKENWARDEN_TEST_POSTGRES_URL`
+//! names a server (each case gets a database of its own, dropped afterwards).
+
+use std::sync::Arc;
+
+use tokenwarden_store_conformance::{FreshStore, backend_url, store_conformance_tests};
+use tokenwarden_store_postgres::{PgStore, PgUrl};
+use tokenwarden_testing::TestDatabase;
+
+// `cfg(test)` lets clippy's allow-*-in-tests cover this helper too.
+#[cfg(test)]
+async fn fresh() -> Option<FreshStore> {
+    let base = backend_url("TOKENWARDEN_TEST_POSTGRES_URL", "postgres")?;
+    let db = TestDatabase::create(&base).await;
+    let store = PgStore::open(&PgUrl::parse(db.url()).unwrap())
+        .await
+        .unwrap();
+    Some((Arc::new(store), Box::new(db)))
+}
+
+store_conformance_tests!(fresh);
+
+/// Replicas starting at once: every one opens, exactly one applies the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_migrate_once() {
+    let Some(base) = backend_url("TOKENWARDEN_TEST_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let db = TestDatabase::create(&base).await;
+    let url = PgUrl::parse(db.url()).unwrap();
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            PgStore::migrate(&url).await.unwrap()
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.unwrap().len();
+    }
+
+    assert_eq!(applied, 1);
+    assert!(PgStore::migrate(&url).await.unwrap().is_empty());
+    drop(PgStore::open(&url).await.unwrap());
+}

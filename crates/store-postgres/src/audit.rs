@@ -1,0 +1,196 @@
+//! The audit log and its hash chain on PostgreSQL.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use tokenwarden_domain::{AuditId, VaultId};
+use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
+use tokenwarden_store::{
+    Actor, AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError,
+};
+use tokio_postgres::Row;
+
+use crate::convert::{db, get, ms, parsed, time};
+
+const AUDIT_COLUMNS: &str =
+    "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
+
+/// Appends `a` to its chain inside the caller's transaction. Many processes append at
+/// once, so the chain's head row is locked first (created at length 0 if the chain is
+/// new): whoever holds it reads the previous hash, draws the next `seq` and moves the
+/// head, and the others wait for its commit. Every method that writes an audit record
+/// comes through here.
+pub(crate) async fn write_audit(
+    tx: &Transaction<'_>,
+    a: &NewAuditRecord,
+) -> Result<(), StoreError> {
+    let (key_id, account_id) = match &a.actor {
+        Actor::ApiKey(k) => (Some(k.as_str()), None),
+        Actor::Account(acc) => (None, Some(acc.as_str())),
+        Actor::Anonymous => (None, None),
+    };
+    let f = AuditFields {
+        id: a.id.as_str(),
+        vault_id: a.vault_id.as_ref().map(VaultId::as_str),
+        at_ms: ms(a.at),
+        key_id,
+        account_id,
+        action: a.action,
+        target: a.target.as_deref(),
+        outcome: a.outcome,
+        ip: a.ip.as_deref(),
+    };
+    let chain = f.chain();
+    let genesis = GENESIS.as_slice();
+    let ensure = tx
+        .prepare_cached(
+            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES ($1, 0, 0, $2)
+             ON CONFLICT (chain) DO NOTHING",
+        )
+        .await
+        .map_err(db)?;
+    tx.execute(&ensure, &[&chain, &genesis]).await.map_err(db)?;
+    let lock = tx
+        .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = $1 FOR UPDATE")
+        .await
+        .map_err(db)?;
+    let head = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
+    let length: i64 = get(&head, 0)?;
+    let prev: Vec<u8> = get(&head, 1)?;
+    let hash = audit_hash(&prev, &f);
+    let hash = hash.as_slice();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+        )
+        .await
+        .map_err(db)?;
+    let row = tx
+        .query_one(
+            &insert,
+            &[
+                &f.id,
+                &f.vault_id,
+                &f.at_ms,
+                &f.key_id,
+                &f.account_id,
+                &f.action,
+                &f.target,
+                &f.outcome,
+                &f.ip,
+                &prev,
+                &hash,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    let seq: i64 = get(&row, 0)?;
+    let advance = tx
+        .prepare_cached(
+            "UPDATE audit_heads SET length = $2, last_seq = $3, hash = $4 WHERE chain = $1",
+        )
+        .await
+        .map_err(db)?;
+    tx.execute(&advance, &[&chain, &(length + 1), &seq, &hash])
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+fn record(r: &Row) -> Result<ChainedAuditRecord, StoreError> {
+    let vault_id: Option<&str> = get(r, 2)?;
+    let prev_hash: Option<Vec<u8>> = get(r, 10)?;
+    let hash: Option<Vec<u8>> = get(r, 11)?;
+    Ok(ChainedAuditRecord {
+        record: AuditRecord {
+            seq: get(r, 0)?,
+            id: parsed("audit_log.id", AuditId::parse(get(r, 1)?))?,
+            vault_id: vault_id
+                .map(|v| parsed("audit_log.vault_id", VaultId::parse(v)))
+                .transpose()?,
+            at: time(get(r, 3)?)?,
+            key_id: get(r, 4)?,
+            account_id: get(r, 5)?,
+            action: get(r, 6)?,
+            target: get(r, 7)?,
+            outcome: get(r, 8)?,
+            ip: get(r, 9)?,
+        },
+        prev_hash: prev_hash.unwrap_or_default(),
+        hash: hash.unwrap_or_default(),
+    })
+}
+
+pub(crate) async fn list_audit(
+    c: &impl GenericClient,
+    vault: &str,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE vault_id = $1
+               AND ($2::text IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = $2 AND vault_id = $1), 0))
+             ORDER BY seq DESC LIMIT $3"
+        ))
+        .await
+        .map_err(db)?;
+    let rows = c
+        .query(&st, &[&vault, &before, &i64::from(limit)])
+        .await
+        .map_err(db)?;
+    rows.iter().map(|r| record(r).map(|c| c.record)).collect()
+}
+
+pub(crate) async fn audit_heads(c: &impl GenericClient) -> Result<Vec<AuditHead>, StoreError> {
+    let st = c
+        .prepare_cached("SELECT chain, length, last_seq, hash FROM audit_heads ORDER BY chain")
+        .await
+        .map_err(db)?;
+    let rows = c.query(&st, &[]).await.map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditHead {
+                chain: get(r, 0)?,
+                length: get(r, 1)?,
+                last_seq: get(r, 2)?,
+                hash: get(r, 3)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn audit_chain(
+    c: &impl GenericClient,
+    chain: &str,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<ChainedAuditRecord>, StoreError> {
+    // The server chain is the records without a vault; each form walks an index.
+    let sql = if chain == SERVER_CHAIN {
+        format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE vault_id IS NULL AND $1::text = '' AND seq > $2 ORDER BY seq LIMIT $3"
+        )
+    } else {
+        format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE vault_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        )
+    };
+    let st = c.prepare_cached(&sql).await.map_err(db)?;
+    let rows = c
+        .query(&st, &[&chain, &after_seq, &i64::from(limit)])
+        .await
+        .map_err(db)?;
+    rows.iter().map(record).collect()
+}
+
+pub(crate) async fn audit_chains(c: &impl GenericClient) -> Result<Vec<String>, StoreError> {
+    let st = c
+        .prepare_cached("SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1")
+        .await
+        .map_err(db)?;
+    let rows = c.query(&st, &[]).await.map_err(db)?;
+    rows.iter().map(|r| get(r, 0)).collect()
+}
