@@ -45,6 +45,8 @@ mod proxy;
 #[cfg(test)]
 mod refresh;
 #[cfg(test)]
+mod replicas;
+#[cfg(test)]
 mod review_fixes;
 #[cfg(test)]
 mod role_matrix;
