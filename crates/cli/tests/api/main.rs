@@ -55,6 +55,8 @@ mod startup;
 #[cfg(test)]
 mod stolen_database;
 #[cfg(test)]
+mod stolen_dump;
+#[cfg(test)]
 mod unauthorized;
 #[cfg(test)]
 mod vaults;

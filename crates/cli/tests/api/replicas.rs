@@ -54,7 +54,11 @@ async fn three_replicas_refresh_an_expiring_connection_once_under_150_reads() {
 
         let newest = provider.latest_grant().unwrap().access_token.unwrap();
         for (replica, status, text) in &answers {
-            assert_eq!(*status, StatusCode::OK, "round {round}, replica {replica}: {text}");
+            assert_eq!(
+                *status,
+                StatusCode::OK,
+                "round {round}, replica {replica}: {text}"
+            );
             let token: Value = serde_json::from_str(text).unwrap();
             assert_eq!(token["access_token"], newest.as_str(), "round {round}");
         }
@@ -115,10 +119,12 @@ async fn a_replica_killed_mid_refresh_loses_no_refresh_token() {
         let killed_at = Instant::now();
         doomed.child.start_kill().unwrap();
         doomed.child.wait().await.unwrap();
-        assert!(at_victim.await.unwrap().is_err(), "round {round}: the victim answered");
+        assert!(
+            at_victim.await.unwrap().is_err(),
+            "round {round}: the victim answered"
+        );
         // Past the provider's latency: whatever it would do with the dead call is done.
-        tokio::time::sleep(Duration::from_millis(1600).saturating_sub(killed_at.elapsed()))
-            .await;
+        tokio::time::sleep(Duration::from_millis(1600).saturating_sub(killed_at.elapsed())).await;
         provider.set_token_latency(Duration::ZERO);
         let completed = provider.successful_refreshes() > refreshes_before;
 
@@ -128,13 +134,24 @@ async fn a_replica_killed_mid_refresh_loses_no_refresh_token() {
         if completed {
             // The provider finished the rotation, but its answer died with the victim.
             rotated_before_death += 1;
-            assert_eq!(answer.status, StatusCode::CONFLICT, "round {round}: {}", answer.text);
+            assert_eq!(
+                answer.status,
+                StatusCode::CONFLICT,
+                "round {round}: {}",
+                answer.text
+            );
         } else {
             let token = answer.expect_json(StatusCode::OK);
             let grant = provider.latest_grant().unwrap();
             assert_eq!(token["refreshed"], true, "round {round}");
-            assert_eq!(token["access_token"], grant.access_token.clone().unwrap().as_str());
-            assert_ne!(token["access_token"], grant_before.access_token.clone().unwrap().as_str());
+            assert_eq!(
+                token["access_token"],
+                grant.access_token.clone().unwrap().as_str()
+            );
+            assert_ne!(
+                token["access_token"],
+                grant_before.access_token.clone().unwrap().as_str()
+            );
             assert!(!grant.revoked, "round {round}: the grant was lost");
             assert_eq!(provider.successful_refreshes() - refreshes_before, 1);
             assert_eq!(provider.reuse_detections(), 0, "round {round}");
@@ -154,5 +171,8 @@ async fn a_replica_killed_mid_refresh_loses_no_refresh_token() {
         waits[REPEATS / 2],
         waits[REPEATS - 1],
     ));
-    assert_eq!(rotated_before_death, 0, "the provider call outlived its caller");
+    assert_eq!(
+        rotated_before_death, 0,
+        "the provider call outlived its caller"
+    );
 }

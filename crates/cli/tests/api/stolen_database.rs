@@ -332,7 +332,7 @@ async fn steal() -> Heist {
     }
 }
 
-fn encodings(bytes: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn encodings(bytes: &[u8]) -> Vec<Vec<u8>> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     vec![
         bytes.to_vec(),
@@ -347,7 +347,7 @@ fn encodings(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 /// Finds any needle (each at least 16 bytes) in any file: every 16-byte window of the
 /// files is looked up among the needles' first 16 bytes, and a hit is confirmed whole.
-fn find_any(files: &[(PathBuf, Vec<u8>)], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+pub(crate) fn find_any(files: &[(PathBuf, Vec<u8>)], needles: &[(String, Vec<u8>)]) -> Vec<String> {
     let mut by_prefix: HashMap<&[u8], Vec<&(String, Vec<u8>)>> = HashMap::new();
     for needle in needles {
         assert!(needle.1.len() >= 16, "{} is too short to search", needle.0);
