@@ -71,9 +71,9 @@ async fn three_replicas_refresh_an_expiring_connection_once_under_150_reads() {
     }
     storm_times.sort();
     report(format_args!(
-        "replicas ({}): {REPEATS} rounds x {READS} reads over 3 processes: {} x 200, 1 refresh per round, \
+        "replicas ({:?}): {REPEATS} rounds x {READS} reads over 3 processes: {} x 200, 1 refresh per round, \
          the same token for all; storm time median {:?}, max {:?} (provider latency 100 ms)",
-        format!("{:?}", db.backend()),
+        db.backend(),
         REPEATS * READS,
         storm_times[REPEATS / 2],
         storm_times[REPEATS - 1],
@@ -163,11 +163,11 @@ async fn a_replica_killed_mid_refresh_loses_no_refresh_token() {
     }
     waits.sort();
     report(format_args!(
-        "kill ({}): {REPEATS} rounds, the refreshing replica SIGKILLed with its provider call in flight: \
+        "kill ({:?}): {REPEATS} rounds, the refreshing replica SIGKILLed with its provider call in flight: \
          {served} served by another replica with a fresh token and the grant intact, \
          {rotated_before_death} where the provider had completed the rotation first; \
          the next read waited median {:?}, max {:?} (lease {lease} s)",
-        format!("{:?}", db.backend()),
+        db.backend(),
         waits[REPEATS / 2],
         waits[REPEATS - 1],
     ));
