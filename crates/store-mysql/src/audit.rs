@@ -187,3 +187,12 @@ pub(crate) async fn audit_chain(
     .map_err(db)?;
     rows.into_iter().map(record).collect()
 }
+
+pub(crate) async fn audit_chains(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    conn.exec(
+        "SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1",
+        (),
+    )
+    .await
+    .map_err(db)
+}

@@ -19,6 +19,7 @@
 
 mod audit;
 mod convert;
+mod copy;
 mod migrations;
 mod oauth;
 mod rows;

@@ -11,6 +11,7 @@ use tokenwarden_domain::{
     AccountId, ApiKeyId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, KeyScope, Name,
     Roles, VaultId,
 };
+use tokenwarden_store::copy::{CopyTable, RawRow};
 use tokenwarden_store::*;
 
 use crate::audit::{self, write_audit};
@@ -19,7 +20,7 @@ use crate::convert::{
 };
 use crate::rows::{self, VAULT_COLUMNS};
 use crate::url::MysqlUrl;
-use crate::{migrations, oauth};
+use crate::{copy, migrations, oauth};
 
 /// The MySQL store: a connection pool. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -465,6 +466,10 @@ impl Store for MysqlStore {
 
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         audit::audit_heads(&mut self.conn().await?).await
+    }
+
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        audit::audit_chains(&mut self.conn().await?).await
     }
 
     async fn audit_chain(
@@ -917,5 +922,30 @@ impl Store for MysqlStore {
             }
             deleted
         })
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        copy::is_empty(&mut self.conn().await?).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static CopyTable,
+        after: Option<RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<RawRow>> {
+        copy::page(&mut self.conn().await?, table, after.as_ref(), limit).await
+    }
+
+    async fn copy_insert(&self, table: &'static CopyTable, rows: Vec<RawRow>) -> StoreResult<()> {
+        write_tx!(self, tx => {
+            copy::insert(&mut tx, table, &rows).await?;
+        })
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        // InnoDB moves an AUTO_INCREMENT counter past any value inserted explicitly, so
+        // the copied audit_log.seq values need nothing more.
+        Ok(())
     }
 }

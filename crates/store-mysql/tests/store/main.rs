@@ -11,6 +11,7 @@
 mod audit;
 mod connect;
 mod connections;
+mod copy;
 mod fixtures;
 mod keys;
 mod migrate;
