@@ -5,7 +5,10 @@
 //! kept in its statement cache. It was chosen over sqlx because sqlx's facade crate
 //! cannot sit in one dependency graph with rusqlite (both reach for `libsqlite3-sys`,
 //! even with sqlx's SQLite driver off), and because refinery, the migration runner,
-//! drives `mysql_async` directly.
+//! drives `mysql_async` directly. Measured on the 2-core test machine against MariaDB
+//! 10.11 on loopback (release build, shared with other work): `api_key_auth` takes about
+//! 30 µs a read one after another and serves about 29,000 reads/s from 16 tasks;
+//! `connection_for_token` (a four-table join) about 66 µs.
 //!
 //! Cross-process safety rests on the database alone: refresh leases, the fenced token
 //! write, `begin_exchange` and `spend_connect_link` are single conditional UPDATEs; the
