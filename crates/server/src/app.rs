@@ -13,6 +13,7 @@ use axum::routing::get;
 use tokenwarden_crypto::MasterKey;
 use tokenwarden_service::{Clock, ServiceConfig, Services, SystemClock};
 use tokenwarden_store::Store;
+use tokenwarden_store_mysql::{MysqlStore, MysqlUrl};
 use tokenwarden_store_postgres::{PgStore, PgUrl};
 use tokenwarden_store_sqlite::{SqliteStore, SqliteUrl};
 use tokio::net::TcpListener;
@@ -90,6 +91,12 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
                 .map_err(StartupError::Database)?;
             Ok(Arc::new(store))
         }
+        Backend::Mysql(parsed) => {
+            let store = MysqlStore::open(&parsed)
+                .await
+                .map_err(StartupError::Database)?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
@@ -110,6 +117,9 @@ pub async fn migrate_store(url: &str) -> Result<Vec<String>, StartupError> {
                 .map(|m| format!("V{}__{}", m.version, m.name))
                 .collect())
         }
+        Backend::Mysql(parsed) => MysqlStore::migrate(&parsed)
+            .await
+            .map_err(StartupError::Database),
     }
 }
 
@@ -117,6 +127,7 @@ pub async fn migrate_store(url: &str) -> Result<Vec<String>, StartupError> {
 enum Backend {
     Sqlite(SqliteUrl),
     Postgres(Box<PgUrl>),
+    Mysql(Box<MysqlUrl>),
 }
 
 impl Backend {
@@ -132,12 +143,15 @@ impl Backend {
                 let parsed = PgUrl::parse(url).map_err(|e| bad(e.to_string()))?;
                 Ok(Self::Postgres(Box::new(parsed)))
             }
-            // MySQL / MariaDB: filled in by the MySQL backend's change.
-            Some("mysql" | "mariadb") => Err(bad(
-                "MySQL and MariaDB are not available in this build yet; use sqlite:// or postgres://".into(),
+            Some("mysql") => {
+                let parsed = MysqlUrl::parse(url).map_err(|e| bad(e.to_string()))?;
+                Ok(Self::Mysql(Box::new(parsed)))
+            }
+            Some("mariadb") => Err(bad(
+                "use mysql:// for MariaDB too (mysql://user@host:3306/database)".into(),
             )),
             _ => Err(bad(format!(
-                "unrecognised database URL {}; use sqlite://path/to/file.db or postgres://user@host/database",
+                "unrecognised database URL {}; use sqlite://path/to/file.db, postgres://user@host/database or mysql://user@host/database",
                 tokenwarden_store_postgres::redacted(url)
             ))),
         }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mysql_async::prelude::Queryable;
 use rand::Rng;
 
 /// The variable that picks the backend of the HTTP suite.
@@ -36,6 +37,10 @@ enum Kind {
         admin_url: String,
         name: String,
     },
+    Mysql {
+        admin_url: String,
+        name: String,
+    },
 }
 
 fn random_name() -> String {
@@ -52,6 +57,12 @@ fn with_database(base: &str, name: &str) -> String {
     let mut url = url::Url::parse(base).expect("a valid database URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
+}
+
+async fn my_admin(url: &str) -> mysql_async::Conn {
+    mysql_async::Conn::from_url(url)
+        .await
+        .expect("connect to the MySQL test server")
 }
 
 async fn pg_admin(admin_url: &str) -> tokio_postgres::Client {
@@ -102,9 +113,23 @@ impl TestDatabase {
                     },
                 }
             }
-            // MySQL / MariaDB: filled in by the MySQL backend's change.
-            Some("mysql" | "mariadb") => {
-                panic!("the MySQL test database is not available in this build yet")
+            Some("mysql") => {
+                let name = random_name();
+                let mut admin = my_admin(base_url).await;
+                admin
+                    .query_drop(format!(
+                        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                    ))
+                    .await
+                    .expect("CREATE DATABASE");
+                let _ = admin.disconnect().await;
+                Self {
+                    url: with_database(base_url, &name),
+                    kind: Kind::Mysql {
+                        admin_url: base_url.to_owned(),
+                        name,
+                    },
+                }
             }
             Some("sqlite") | None | Some(_) => {
                 panic!("{DATABASE_URL_ENV} must be a postgres:// (or mysql://) server URL")
@@ -121,6 +146,7 @@ impl TestDatabase {
         match self.kind {
             Kind::Sqlite { .. } => Backend::Sqlite,
             Kind::Postgres { .. } => Backend::Postgres,
+            Kind::Mysql { .. } => Backend::Mysql,
         }
     }
 
@@ -128,7 +154,7 @@ impl TestDatabase {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &self.kind {
             Kind::Sqlite { path, .. } => Some(path),
-            Kind::Postgres { .. } => None,
+            Kind::Postgres { .. } | Kind::Mysql { .. } => None,
         }
     }
 
@@ -163,32 +189,80 @@ impl TestDatabase {
                     .expect("query")
                     .map(|r| r.get::<_, i64>(0))
             }
+            Kind::Mysql { .. } => {
+                let (sql, params) = question_marks(sql, params);
+                let mut conn = my_admin(&self.url).await;
+                let value: Option<Option<i64>> = conn
+                    .exec_first(sql, mysql_async::Params::Positional(params))
+                    .await
+                    .expect("query");
+                let _ = conn.disconnect().await;
+                value.map(|v| v.expect("an integer"))
+            }
         }
     }
 }
 
+/// A `$1`-style statement as MySQL takes it: each `$n` becomes `?`, and the parameters
+/// are lined up in the order the placeholders appear (so one may be used twice).
+fn question_marks(sql: &str, params: &[&str]) -> (String, Vec<mysql_async::Value>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut values = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            let value = params
+                .get(n.wrapping_sub(1))
+                .expect("a parameter for each $n");
+            values.push(mysql_async::Value::from(*value));
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    (out, values)
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Kind::Postgres { admin_url, name } = &self.kind {
-            let (admin_url, name, shown) = (admin_url.clone(), name.clone(), name.clone());
-            // Drop may run inside a runtime (which cannot block on another future) or
-            // outside one: a thread of its own with its own runtime works in both, and
-            // joining it means the database is gone before the test ends.
-            let dropper = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime to drop the test database");
-                rt.block_on(async {
+        let (admin_url, name, mysql) = match &self.kind {
+            Kind::Sqlite { .. } => return,
+            Kind::Postgres { admin_url, name } => (admin_url.clone(), name.clone(), false),
+            Kind::Mysql { admin_url, name } => (admin_url.clone(), name.clone(), true),
+        };
+        let shown = name.clone();
+        // Drop may run inside a runtime (which cannot block on another future) or
+        // outside one: a thread of its own with its own runtime works in both, and
+        // joining it means the database is gone before the test ends.
+        let dropper = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            rt.block_on(async {
+                if mysql {
+                    let mut admin = my_admin(&admin_url).await;
+                    let dropped = admin
+                        .query_drop(format!("DROP DATABASE IF EXISTS {name}"))
+                        .await;
+                    let _ = admin.disconnect().await;
+                    dropped.map_err(|e| e.to_string())
+                } else {
                     let admin = pg_admin(&admin_url).await;
                     admin
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await
-                })
-            });
-            if let Ok(Err(e)) = dropper.join() {
-                eprintln!("could not drop test database {shown}: {e}");
-            }
+                        .map_err(|e| e.to_string())
+                }
+            })
+        });
+        if let Ok(Err(e)) = dropper.join() {
+            eprintln!("could not drop test database {shown}: {e}");
         }
     }
 }
