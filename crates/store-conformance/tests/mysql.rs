@@ -7,6 +7,8 @@ use tokenwarden_store_conformance::{FreshStore, backend_url, store_conformance_t
 use tokenwarden_store_mysql::{MysqlStore, MysqlUrl};
 use tokenwarden_testing::TestDatabase;
 
+// `cfg(test)` lets clippy's allow-*-in-tests cover this helper too.
+#[cfg(test)]
 async fn fresh() -> Option<FreshStore> {
     let base = backend_url("TOKENWARDEN_TEST_MYSQL_URL", "mysql")?;
     let db = TestDatabase::create(&base).await;
