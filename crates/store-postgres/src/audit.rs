@@ -3,12 +3,10 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use tokenwarden_domain::{AuditId, VaultId};
 use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
-use tokenwarden_store::{
-    Actor, AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError,
-};
+use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
 use tokio_postgres::Row;
 
-use crate::convert::{db, get, ms, parsed, time};
+use crate::convert::{db, get, parsed, time};
 
 const AUDIT_COLUMNS: &str =
     "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
@@ -22,22 +20,7 @@ pub(crate) async fn write_audit(
     tx: &Transaction<'_>,
     a: &NewAuditRecord,
 ) -> Result<(), StoreError> {
-    let (key_id, account_id) = match &a.actor {
-        Actor::ApiKey(k) => (Some(k.as_str()), None),
-        Actor::Account(acc) => (None, Some(acc.as_str())),
-        Actor::Anonymous => (None, None),
-    };
-    let f = AuditFields {
-        id: a.id.as_str(),
-        vault_id: a.vault_id.as_ref().map(VaultId::as_str),
-        at_ms: ms(a.at),
-        key_id,
-        account_id,
-        action: a.action,
-        target: a.target.as_deref(),
-        outcome: a.outcome,
-        ip: a.ip.as_deref(),
-    };
+    let f = AuditFields::of_new(a);
     let chain = f.chain();
     let genesis = GENESIS.as_slice();
     let ensure = tx

@@ -1,32 +1,11 @@
 //! Conversions between domain values and PostgreSQL columns, and error mapping.
 
-use chrono::{DateTime, Utc};
 use tokenwarden_store::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
-    t.map(ms)
-}
-
-pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms}")))
-}
-
-pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    ms.map(time).transpose()
-}
-
-/// Parses a stored domain value, reporting corruption with the column name only.
-pub(crate) fn parsed<T, E>(column: &str, r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|_| StoreError::Corrupt(format!("unparsable {column}")))
-}
+pub(crate) use tokenwarden_store::convert::{ms, opt_ms, opt_time, parsed, time};
 
 /// Column `idx` of `row`; a type mismatch is a corrupt row, not a database failure.
 pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {

@@ -3,11 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokenwarden_domain::{AuditId, VaultId};
 use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
-use tokenwarden_store::{
-    Actor, AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError,
-};
+use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
 
-use crate::convert::{db, ms, parsed, time};
+use crate::convert::{db, parsed, time};
 
 const AUDIT_COLUMNS: &str =
     "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
@@ -15,22 +13,7 @@ const AUDIT_COLUMNS: &str =
 /// Appends `a` to its chain. Runs inside the caller's write transaction; SQLite's one
 /// writer serialises appends, so reading the head and writing it back cannot race.
 pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
-    let (key_id, account_id) = match &a.actor {
-        Actor::ApiKey(k) => (Some(k.as_str()), None),
-        Actor::Account(acc) => (None, Some(acc.as_str())),
-        Actor::Anonymous => (None, None),
-    };
-    let fields = AuditFields {
-        id: a.id.as_str(),
-        vault_id: a.vault_id.as_ref().map(VaultId::as_str),
-        at_ms: ms(a.at),
-        key_id,
-        account_id,
-        action: a.action,
-        target: a.target.as_deref(),
-        outcome: a.outcome,
-        ip: a.ip.as_deref(),
-    };
+    let fields = AuditFields::of_new(a);
     append(conn, &fields)
 }
 

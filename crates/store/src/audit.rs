@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::AuditRecord;
+use crate::{Actor, AuditRecord, NewAuditRecord};
 
 /// The chain of records that belong to no vault.
 pub const SERVER_CHAIN: &str = "";
@@ -44,6 +44,26 @@ impl<'a> AuditFields<'a> {
             action: &record.action,
             target: record.target.as_deref(),
             outcome: &record.outcome,
+            ip: record.ip.as_deref(),
+        }
+    }
+
+    /// The fields of a record about to be appended, as every backend stores them.
+    pub fn of_new(record: &'a NewAuditRecord) -> Self {
+        let (key_id, account_id) = match &record.actor {
+            Actor::ApiKey(k) => (Some(k.as_str()), None),
+            Actor::Account(a) => (None, Some(a.as_str())),
+            Actor::Anonymous => (None, None),
+        };
+        Self {
+            id: record.id.as_str(),
+            vault_id: record.vault_id.as_ref().map(|v| v.as_str()),
+            at_ms: crate::convert::ms(record.at),
+            key_id,
+            account_id,
+            action: record.action,
+            target: record.target.as_deref(),
+            outcome: record.outcome,
             ip: record.ip.as_deref(),
         }
     }

@@ -4,6 +4,7 @@
 //! secret.
 
 pub mod audit;
+pub mod convert;
 pub mod copy;
 mod error;
 mod records;
