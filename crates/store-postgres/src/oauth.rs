@@ -64,17 +64,7 @@ pub(crate) async fn provider(
     vault: &VaultId,
     key: &str,
 ) -> Result<Option<ProviderRecord>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(
-            "SELECT vault_id, key, spec, created_at FROM providers WHERE vault_id = $1 AND key = $2",
-        )
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&st, &[&vault.as_str(), &key])
-        .await
-        .map_err(db)?;
+    let row = s.query_opt("SELECT vault_id, key, spec, created_at FROM providers WHERE vault_id = $1 AND key = $2", &[&vault.as_str(), &key]).await?;
     row.as_ref().map(provider_record).transpose()
 }
 
@@ -124,17 +114,12 @@ pub(crate) async fn app_by_key(
     vault: &VaultId,
     key: &AppKey,
 ) -> Result<Option<AppRecord>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
-            "SELECT {APP_COLUMNS} FROM apps a WHERE a.vault_id = $1 AND a.key = $2"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&st, &[&vault.as_str(), &key.as_str()])
-        .await
-        .map_err(db)?;
+    let row = s
+        .query_opt(
+            &format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.vault_id = $1 AND a.key = $2"),
+            &[&vault.as_str(), &key.as_str()],
+        )
+        .await?;
     row.map(|r| rows::app(&r, 0)).transpose()
 }
 
@@ -261,17 +246,9 @@ pub(crate) async fn connect_session(
     vault: &VaultId,
     id: &ConnectSessionId,
 ) -> Result<Option<ConnectSessionRecord>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
+    let row = s.query_opt(&format!(
             "SELECT {SESSION_COLUMNS} FROM connect_sessions s WHERE s.vault_id = $1 AND s.id = $2"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&st, &[&vault.as_str(), &id.as_str()])
-        .await
-        .map_err(db)?;
+        ), &[&vault.as_str(), &id.as_str()]).await?;
     row.map(|r| rows::session(&r, 0)).transpose()
 }
 
@@ -279,17 +256,17 @@ pub(crate) async fn pending_connect(
     s: &PgStore,
     state_hash: &[u8],
 ) -> Result<Option<PendingConnect>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}
+    let row = s
+        .query_opt(
+            &format!(
+                "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}
              FROM connect_sessions s
              JOIN apps a ON a.id = s.app_id
              WHERE s.state_hash = $1"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c.query_opt(&st, &[&state_hash]).await.map_err(db)?;
+            ),
+            &[&state_hash],
+        )
+        .await?;
     row.map(|r| {
         Ok(PendingConnect {
             session: rows::session(&r, 0)?,
@@ -303,18 +280,18 @@ pub(crate) async fn connect_link(
     s: &PgStore,
     link_hash: &[u8],
 ) -> Result<Option<ConnectLinkView>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
-            "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}, v.name
+    let row = s
+        .query_opt(
+            &format!(
+                "SELECT {SESSION_COLUMNS}, {APP_COLUMNS}, v.name
              FROM connect_sessions s
              JOIN apps a ON a.id = s.app_id
              JOIN vaults v ON v.id = s.vault_id
              WHERE s.link_hash = $1"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c.query_opt(&st, &[&link_hash]).await.map_err(db)?;
+            ),
+            &[&link_hash],
+        )
+        .await?;
     row.map(|r| {
         Ok(ConnectLinkView {
             session: rows::session(&r, 0)?,
@@ -497,17 +474,9 @@ pub(crate) async fn connection(
     vault: &VaultId,
     id: &ConnectionId,
 ) -> Result<Option<ConnectionRecord>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
+    let row = s.query_opt(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections c JOIN apps a ON a.id = c.app_id WHERE c.vault_id = $1 AND c.id = $2"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&st, &[&vault.as_str(), &id.as_str()])
-        .await
-        .map_err(db)?;
+        ), &[&vault.as_str(), &id.as_str()]).await?;
     row.map(|r| rows::connection(&r, 0)).transpose()
 }
 
@@ -516,22 +485,19 @@ pub(crate) async fn connection_for_token(
     vault: &VaultId,
     id: &ConnectionId,
 ) -> Result<Option<ConnectionForToken>, StoreError> {
-    let c = s.client().await?;
-    let st = c
-        .prepare_cached(&format!(
+    let row = s
+        .query_opt(
+            &format!(
             "SELECT {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
              FROM connections c
              JOIN apps a ON a.id = c.app_id
              JOIN vaults v ON v.id = c.vault_id
              LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
              WHERE c.vault_id = $1 AND c.id = $2"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&st, &[&vault.as_str(), &id.as_str()])
-        .await
-        .map_err(db)?;
+        ),
+            &[&vault.as_str(), &id.as_str()],
+        )
+        .await?;
     let base = CONNECTION_COLUMN_COUNT + APP_COLUMN_COUNT;
     row.map(|r| {
         Ok(ConnectionForToken {

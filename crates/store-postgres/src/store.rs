@@ -61,6 +61,17 @@ impl PgStore {
     pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(pool)
     }
+
+    /// One cached prepared statement on a pooled connection: at most one row.
+    pub(crate) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(sql).await.map_err(db)?;
+        c.query_opt(&st, params).await.map_err(db)
+    }
 }
 
 async fn insert_api_key(tx: &Transaction<'_>, k: &NewApiKey) -> Result<(), StoreError> {
@@ -110,12 +121,12 @@ impl Store for PgStore {
     }
 
     async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached("SELECT value FROM server_settings WHERE name = $1")
-            .await
-            .map_err(db)?;
-        let row = c.query_opt(&st, &[&name]).await.map_err(db)?;
+        let row = self
+            .query_opt(
+                "SELECT value FROM server_settings WHERE name = $1",
+                &[&name],
+            )
+            .await?;
         row.map(|r| get(&r, 0)).transpose()
     }
 
@@ -167,14 +178,7 @@ impl Store for PgStore {
     }
 
     async fn account_by_email(&self, email: &Email) -> StoreResult<Option<AccountRecord>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(
-                "SELECT id, email, kdf_params, kdf_salt, verifier, created_at FROM accounts WHERE email = $1",
-            )
-            .await
-            .map_err(db)?;
-        let row = c.query_opt(&st, &[&email.as_str()]).await.map_err(db)?;
+        let row = self.query_opt("SELECT id, email, kdf_params, kdf_salt, verifier, created_at FROM accounts WHERE email = $1", &[&email.as_str()]).await?;
         row.map(|r| rows::account(&r)).transpose()
     }
 
@@ -278,14 +282,12 @@ impl Store for PgStore {
     }
 
     async fn vault(&self, id: &VaultId) -> StoreResult<Option<VaultRecord>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(&format!(
-                "SELECT {VAULT_COLUMNS} FROM vaults v WHERE v.id = $1"
-            ))
-            .await
-            .map_err(db)?;
-        let row = c.query_opt(&st, &[&id.as_str()]).await.map_err(db)?;
+        let row = self
+            .query_opt(
+                &format!("SELECT {VAULT_COLUMNS} FROM vaults v WHERE v.id = $1"),
+                &[&id.as_str()],
+            )
+            .await?;
         row.map(|r| rows::vault(&r)).transpose()
     }
 
@@ -294,18 +296,10 @@ impl Store for PgStore {
         vault: &VaultId,
         account: &AccountId,
     ) -> StoreResult<Option<(VaultRecord, Vec<u8>)>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(&format!(
+        let row = self.query_opt(&format!(
                 "SELECT {VAULT_COLUMNS}, m.slot FROM vaults v JOIN vault_members m ON m.vault_id = v.id
                  WHERE v.id = $1 AND m.account_id = $2"
-            ))
-            .await
-            .map_err(db)?;
-        let row = c
-            .query_opt(&st, &[&vault.as_str(), &account.as_str()])
-            .await
-            .map_err(db)?;
+            ), &[&vault.as_str(), &account.as_str()]).await?;
         row.map(|r| Ok((rows::vault(&r)?, get(&r, 8)?))).transpose()
     }
 
@@ -318,15 +312,8 @@ impl Store for PgStore {
     }
 
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(
-                "SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
-                 FROM api_keys WHERE id = $1",
-            )
-            .await
-            .map_err(db)?;
-        let row = c.query_opt(&st, &[&id.as_str()]).await.map_err(db)?;
+        let row = self.query_opt("SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
+                 FROM api_keys WHERE id = $1", &[&id.as_str()]).await?;
         row.map(|r| {
             Ok(ApiKeyAuthRecord {
                 id: id.clone(),
