@@ -24,6 +24,24 @@ pub struct Quirks {
     pub hide_iss_support: bool,
     /// Token errors are sent with HTTP 200 and an `error` member (GitHub).
     pub errors_with_200: bool,
+    /// Token errors quote every secret the request carried (code, refresh token,
+    /// PKCE verifier, client secret), as careless providers echo the refresh token
+    /// they refuse. Leak tests use it to see that a provider's error text never
+    /// reaches tokenwarden's logs, answers or database.
+    pub echo_secrets: EchoSecrets,
+}
+
+/// Where token errors quote the secrets of the request (see [`Quirks::echo_secrets`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EchoSecrets {
+    /// Nowhere.
+    #[default]
+    Never,
+    /// In `error_description`: `unknown refresh token (request: refresh_token=...)`.
+    InDescription,
+    /// As the `error` code itself (`refresh_token=... client_secret=...`), as a
+    /// provider whose error codes are free text would.
+    AsErrorCode,
 }
 
 /// How `expires_in` appears in token responses.

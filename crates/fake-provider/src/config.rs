@@ -33,6 +33,10 @@ pub struct FakeProviderConfig {
     /// How many requests the log keeps (the oldest are dropped first);
     /// 0 disables the log. Bounds memory in a long-running demo.
     pub request_log_capacity: usize,
+    /// Written into every code, access token and refresh token after its prefix
+    /// (`fake_at_{marker}_...`), so that leak tests can grep for one recognisable
+    /// word whatever a value was cut or re-encoded into. Empty: no marker.
+    pub secret_marker: String,
 }
 
 impl Default for FakeProviderConfig {
@@ -49,6 +53,7 @@ impl Default for FakeProviderConfig {
             hang_duration: Duration::from_secs(30),
             user: FakeUser::default(),
             request_log_capacity: 10_000,
+            secret_marker: String::new(),
         }
     }
 }

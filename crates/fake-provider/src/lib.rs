@@ -25,7 +25,7 @@ mod records;
 mod routes;
 mod state;
 
-pub use behaviour::{ExpiresIn, Fault, FaultKind, FaultScope, Quirks, RedirectIss};
+pub use behaviour::{EchoSecrets, ExpiresIn, Fault, FaultKind, FaultScope, Quirks, RedirectIss};
 pub use config::{
     AuthorizeMode, ClientAuthPolicy, ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     FakeProviderConfig, FakeUser,

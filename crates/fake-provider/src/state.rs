@@ -32,6 +32,15 @@ pub(crate) fn random_value(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A random secret value: the prefix, the configured marker and 192 random bits.
+pub(crate) fn secret_value(prefix: &str, marker: &str) -> String {
+    if marker.is_empty() {
+        random_value(prefix)
+    } else {
+        random_value(&format!("{prefix}{marker}_"))
+    }
+}
+
 /// Locks a mutex, ignoring poisoning: every critical section leaves the data
 /// consistent, and a panicking test must not wedge the others.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +64,8 @@ pub(crate) struct Shared {
     pub counters: Mutex<Counters>,
     pub log: Mutex<VecDeque<RecordedRequest>>,
     pub log_capacity: usize,
+    /// See [`FakeProviderConfig::secret_marker`].
+    pub secret_marker: String,
     /// Becomes `true` when the provider shuts down (releases hung requests).
     pub shutdown: watch::Sender<bool>,
 }
@@ -97,10 +108,14 @@ impl Shared {
             user: config.user,
             key,
             settings: Mutex::new(settings),
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store {
+                secret_marker: config.secret_marker.clone(),
+                ..Store::default()
+            }),
             counters: Mutex::new(Counters::default()),
             log: Mutex::new(VecDeque::new()),
             log_capacity: config.request_log_capacity,
+            secret_marker: config.secret_marker.clone(),
             shutdown: watch::Sender::new(false),
         }
     }
@@ -230,6 +245,8 @@ pub(crate) struct TokenOwner {
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     next_grant: u64,
+    /// See [`FakeProviderConfig::secret_marker`].
+    pub secret_marker: String,
     pub codes: HashMap<String, CodeRecord>,
     pub consents: HashMap<String, PendingConsent>,
     pub grants: BTreeMap<GrantId, Grant>,
@@ -284,7 +301,7 @@ impl Store {
         ttl_secs: i64,
         now: DateTime<Utc>,
     ) -> String {
-        let token = random_value(ACCESS_TOKEN_PREFIX);
+        let token = secret_value(ACCESS_TOKEN_PREFIX, &self.secret_marker);
         self.access.insert(
             token.clone(),
             AccessRecord {
@@ -301,7 +318,7 @@ impl Store {
 
     /// Issues a refresh token for a grant, rotating out the current one.
     pub(crate) fn issue_refresh(&mut self, id: GrantId) -> String {
-        let token = random_value(REFRESH_TOKEN_PREFIX);
+        let token = secret_value(REFRESH_TOKEN_PREFIX, &self.secret_marker);
         self.refresh.insert(
             token.clone(),
             RefreshRecord {

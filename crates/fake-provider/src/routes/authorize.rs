@@ -16,6 +16,7 @@ use crate::records::AuthorizationRecord;
 use crate::routes::client_auth::param;
 use crate::state::{
     CODE_PREFIX, CONSENT_PREFIX, CodeRecord, PendingConsent, Shared, lock, random_value,
+    secret_value,
 };
 
 /// A request that passed client and redirect URI validation.
@@ -203,7 +204,7 @@ fn validate_request(
 
 /// Issues a code and builds the success redirect.
 fn approve(shared: &Shared, v: &Validated) -> String {
-    let code = random_value(CODE_PREFIX);
+    let code = secret_value(CODE_PREFIX, &shared.secret_marker);
     let record = CodeRecord {
         client_id: v.record.client_id.clone(),
         redirect_uri: v.redirect_uri.clone(),

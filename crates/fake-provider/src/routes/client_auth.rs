@@ -92,7 +92,9 @@ fn check_secret<'s>(
 
 /// Reads `Authorization: Basic`, whose id and secret are each
 /// form-urlencoded before base64 (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

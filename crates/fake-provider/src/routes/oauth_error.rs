@@ -1,5 +1,7 @@
 //! OAuth error responses of the token and revocation endpoints (RFC 6749 §5.2).
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -9,7 +11,8 @@ use crate::behaviour::Quirks;
 #[derive(Debug)]
 pub(crate) struct OAuthError {
     pub status: StatusCode,
-    pub error: &'static str,
+    /// A code of RFC 6749 §5.2, or free text under [`crate::EchoSecrets::AsErrorCode`].
+    pub error: Cow<'static, str>,
     pub description: String,
     /// Add `WWW-Authenticate: Basic` (a failed `client_secret_basic`).
     pub basic_challenge: bool,
@@ -19,7 +22,7 @@ impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self {
             status,
-            error,
+            error: Cow::Borrowed(error),
             description: description.into(),
             basic_challenge: false,
         }
@@ -68,7 +71,7 @@ impl OAuthError {
             self.status
         };
         let pairs = [
-            ("error", self.error.to_owned()),
+            ("error", self.error.into_owned()),
             ("error_description", self.description),
         ];
         let mut response = if quirks.form_encoded_token_response {

@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::behaviour::{ExpiresIn, FaultKind, Quirks};
+use crate::behaviour::{EchoSecrets, ExpiresIn, FaultKind, Quirks};
 use crate::config::ClientRegistration;
 use crate::records::GrantId;
-use crate::routes::client_auth::{authenticate, param};
+use crate::routes::client_auth::{authenticate, basic_credentials, param};
 use crate::routes::oauth_error::{OAuthError, form_response, no_store};
 use crate::state::{RefreshStatus, Settings, Shared, Store, lock};
 
@@ -67,6 +67,7 @@ pub(crate) async fn token(
         return fault_response(&shared, kind, &settings.quirks).await;
     }
 
+    let echoed = secrets_of(&headers, form.as_ref().map(Vec::as_slice).unwrap_or(&[]));
     let result = form.and_then(|form| {
         let client = authenticate(&shared, settings.client_auth, &headers, &form)?;
         let now = Utc::now();
@@ -85,8 +86,29 @@ pub(crate) async fn token(
             &settings,
             grant_type.as_deref() == Some("authorization_code"),
         ),
-        Err(error) => error.render(&settings.quirks),
+        Err(mut error) => {
+            match settings.quirks.echo_secrets {
+                EchoSecrets::Never => {}
+                EchoSecrets::InDescription => {
+                    error.description = format!("{} (request: {echoed})", error.description);
+                }
+                EchoSecrets::AsErrorCode => error.error = echoed.into(),
+            }
+            error.render(&settings.quirks)
+        }
     }
+}
+
+/// The secrets a token request carried, as a careless provider quotes them.
+fn secrets_of(headers: &HeaderMap, form: &[(String, String)]) -> String {
+    let mut quoted: Vec<String> = ["code", "refresh_token", "code_verifier", "client_secret"]
+        .into_iter()
+        .filter_map(|name| param(form, name).map(|v| format!("{name}={v}")))
+        .collect();
+    if let Ok(Some((_, secret))) = basic_credentials(headers) {
+        quoted.push(format!("client_secret={secret}"));
+    }
+    quoted.join(", ")
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -1,7 +1,7 @@
 //! Each provider quirk, switched on at run time.
 
 use reqwest::StatusCode;
-use tokenwarden_fake_provider::{ExpiresIn, Quirks, RedirectIss};
+use tokenwarden_fake_provider::{EchoSecrets, ExpiresIn, FakeProviderConfig, Quirks, RedirectIss};
 
 use crate::support::*;
 
@@ -141,4 +141,57 @@ async fn errors_with_http_200_like_github() {
         json_error(response).await,
         (StatusCode::OK, "invalid_grant".to_owned())
     );
+}
+
+#[tokio::test]
+async fn a_secret_marker_is_written_into_every_code_and_token() {
+    let p = start_with(FakeProviderConfig {
+        secret_marker: "CANARY".to_owned(),
+        ..FakeProviderConfig::default()
+    })
+    .await;
+
+    let code = authorize(&p).await;
+    let tokens: serde_json::Value = exchange(&p, &code).await.json().await.unwrap();
+    let refreshed: serde_json::Value = refresh(&p, s(&tokens["refresh_token"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert!(code.starts_with("fake_code_CANARY_"), "{code}");
+    for token in [&tokens, &refreshed] {
+        assert!(s(&token["access_token"]).starts_with("fake_at_CANARY_"));
+        assert!(s(&token["refresh_token"]).starts_with("fake_rt_CANARY_"));
+    }
+    assert_ne!(tokens["refresh_token"], refreshed["refresh_token"]);
+}
+
+#[tokio::test]
+async fn echoing_errors_quote_the_refused_refresh_token_and_client_secret() {
+    let p = start().await;
+    let tokens = connect(&p).await;
+    let refresh_token = s(&tokens["refresh_token"]).to_owned();
+    let rotated = refresh(&p, &refresh_token).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let quoted = format!(
+        "refresh_token={refresh_token} client_secret={}",
+        p.client_secret().unwrap()
+    );
+
+    p.update_quirks(|q| q.echo_secrets = EchoSecrets::InDescription);
+    let described = refresh(&p, &refresh_token).await;
+    p.update_quirks(|q| q.echo_secrets = EchoSecrets::AsErrorCode);
+    let coded = refresh(&p, &refresh_token).await;
+
+    assert_eq!(described.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = described.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        body["error_description"],
+        format!("refresh token already used; the grant is revoked (request: {quoted})")
+    );
+    assert_eq!(coded.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = coded.json().await.unwrap();
+    assert_eq!(body["error"], quoted);
 }
