@@ -16,7 +16,7 @@ use crate::pkce::PkceVerifier;
 use crate::provider::{ClientAuth, ProviderDefinition};
 use crate::quirks::{BodyFormat, RevocationAuth, RevokeTokens};
 use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
-use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response_with};
+use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response_redacting};
 
 /// An app's client credentials at one provider.
 #[derive(Clone)]
@@ -181,7 +181,12 @@ pub async fn revoke(
         return Ok(Revocation::Revoked);
     }
     // RFC 7009 §2.2.1: errors are RFC 6749 §5.2 errors, and 503 means retry later.
-    let err = match checked_fields(meta.status, meta.content_type.as_deref(), &body) {
+    let secrets = [
+        value,
+        credentials.client_secret.expose_secret(),
+        access.expose_secret(),
+    ];
+    let err = match checked_fields(meta.status, meta.content_type.as_deref(), &body, &secrets) {
         Err(err) => err,
         Ok(_) => TokenError::Malformed {
             status: meta.status,
@@ -215,6 +220,9 @@ pub async fn revoke_all(
     Ok(outcome)
 }
 
+/// Token request parameters whose values are secrets, for cutting out of errors.
+const SECRET_PARAMS: [&str; 4] = ["code", "code_verifier", "refresh_token", "client_secret"];
+
 async fn token_request(
     http: &OutboundClient,
     def: &ProviderDefinition,
@@ -244,14 +252,21 @@ async fn token_request(
             form.push(("client_secret", credentials.client_secret.expose_secret()));
         }
     }
+    let mut secrets: Vec<&str> = form
+        .iter()
+        .filter(|(name, _)| SECRET_PARAMS.contains(name))
+        .map(|(_, value)| *value)
+        .collect();
+    secrets.push(credentials.client_secret.expose_secret());
     let request = with_params(request, format, form)?;
     let (meta, body) = http.send(request, now).await?;
-    let result = parse_token_response_with(
+    let result = parse_token_response_redacting(
         meta.status,
         meta.content_type.as_deref(),
         &body,
         now,
         def.token_response(),
+        &secrets,
     );
     if let Err(err) = &result {
         tracing::debug!(http.status = meta.status.as_u16(), error = %err, "token request failed");

@@ -200,7 +200,20 @@ pub fn parse_token_response_with(
     now: DateTime<Utc>,
     spec: &TokenResponseSpec,
 ) -> Result<TokenResponse, TokenError> {
-    let mut fields = checked_fields(status, content_type, body)?;
+    parse_token_response_redacting(status, content_type, body, now, spec, &[])
+}
+
+/// [`parse_token_response_with`] that cuts `secrets` (what the request carried) out
+/// of an error's fields; see [`checked_fields`].
+pub(crate) fn parse_token_response_redacting(
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    spec: &TokenResponseSpec,
+    secrets: &[&str],
+) -> Result<TokenResponse, TokenError> {
+    let mut fields = checked_fields(status, content_type, body, secrets)?;
     let malformed = || TokenError::Malformed {
         status,
         content_type: content_type.map(str::to_owned),
@@ -263,10 +276,15 @@ pub fn parse_token_response_with(
 /// Classifies a response before looking for a token: 5xx and 429 are transient, a body
 /// with `error` is a provider error whatever the status, any other non-2xx or
 /// unreadable body is malformed. Returns the body's fields otherwise.
+///
+/// `secrets` are what the request carried (the code, verifier, refresh token, client
+/// secret): a careless provider quotes them in its error, whose fields reach logs and
+/// answers, so they are cut out of it.
 pub(crate) fn checked_fields(
     status: StatusCode,
     content_type: Option<&str>,
     body: &[u8],
+    secrets: &[&str],
 ) -> Result<Map<String, Value>, TokenError> {
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(TokenError::Transient {
@@ -280,7 +298,7 @@ pub(crate) fn checked_fields(
         content_type: content_type.map(str::to_owned),
     };
     let fields = decode_body(content_type, body).ok_or_else(malformed)?;
-    if let Some(err) = provider_error(&fields) {
+    if let Some(err) = provider_error(&fields, secrets) {
         return Err(match err.error.as_str() {
             "invalid_grant" => TokenError::InvalidGrant(err),
             // Defined for the authorization endpoint (RFC 6749 §4.1.2.1), but some
@@ -331,9 +349,13 @@ fn decode_body(content_type: Option<&str>, body: &[u8]) -> Option<Map<String, Va
     }
 }
 
-/// The RFC 6749 §5.2 error fields, when the body has an `error` string.
-pub(crate) fn provider_error(fields: &Map<String, Value>) -> Option<ProviderError> {
-    let error = fields.get("error")?.as_str()?;
+/// The RFC 6749 §5.2 error fields, when the body has an `error` string, with every
+/// one of `secrets` cut out (before the code is shortened, so no part survives).
+pub(crate) fn provider_error(
+    fields: &Map<String, Value>,
+    secrets: &[&str],
+) -> Option<ProviderError> {
+    let error = redact(fields.get("error")?.as_str()?, secrets);
     // RFC 6749 §5.2: error = 1*( %x20-21 / %x23-5B / %x5D-7E ). Anything else is
     // dropped so that the code is safe to log and match on.
     let error: String = error
@@ -341,7 +363,12 @@ pub(crate) fn provider_error(fields: &Map<String, Value>) -> Option<ProviderErro
         .filter(|&c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
         .take(64)
         .collect();
-    let text = |name| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let text = |name| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|t| redact(t, secrets))
+    };
     Some(ProviderError {
         error: if error.is_empty() {
             "unknown_error".to_owned()
@@ -351,6 +378,26 @@ pub(crate) fn provider_error(fields: &Map<String, Value>) -> Option<ProviderErro
         error_description: text("error_description"),
         error_uri: text("error_uri"),
     })
+}
+
+/// `text` with each secret, raw or form-encoded, replaced by `[redacted]`. Secrets
+/// shorter than 8 bytes are left alone: cutting them would garble the text and they
+/// are no real secret.
+fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        for form in [
+            *secret,
+            encoded.as_str(),
+            encoded.replace('+', "%20").as_str(),
+        ] {
+            if text.contains(form) {
+                text = text.replace(form, "[redacted]");
+            }
+        }
+    }
+    text
 }
 
 fn take_string(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
@@ -673,6 +720,40 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "the provider refused the grant: `invalid_grant`"
+        );
+    }
+
+    #[test]
+    fn secrets_the_request_carried_are_cut_out_of_a_provider_error() {
+        let rt = "rt/secret+value 42";
+        let body = serde_json::json!({
+            "error": format!("refresh_token={rt} is unknown, and so is {}", "x".repeat(60)),
+            "error_description": "got rt%2Fsecret%2Bvalue+42 and client-secret-1234",
+            "error_uri": "https://p.example/e?token=rt%2Fsecret%2Bvalue%2042",
+        });
+        let Err(TokenError::Provider(e)) = checked_fields(
+            StatusCode::BAD_REQUEST,
+            JSON,
+            body.to_string().as_bytes(),
+            &[rt, "client-secret-1234", "short"],
+        ) else {
+            panic!("expected a provider error")
+        };
+        let kept: String = format!(
+            "refresh_token=[redacted] is unknown, and so is {}",
+            "x".repeat(60)
+        )
+        .chars()
+        .take(64)
+        .collect();
+        assert_eq!(e.error, kept);
+        assert_eq!(
+            e.error_description.as_deref(),
+            Some("got [redacted] and [redacted]")
+        );
+        assert_eq!(
+            e.error_uri.as_deref(),
+            Some("https://p.example/e?token=[redacted]")
         );
     }
 
