@@ -175,7 +175,7 @@ async fn echoing_errors_quote_the_refused_refresh_token_and_client_secret() {
     let rotated = refresh(&p, &refresh_token).await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let quoted = format!(
-        "refresh_token={refresh_token} client_secret={}",
+        "refresh_token={refresh_token}, client_secret={}",
         p.client_secret().unwrap()
     );
 
