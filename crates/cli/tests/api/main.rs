@@ -17,6 +17,8 @@ mod audit_trail;
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod canaries;
+#[cfg(test)]
 mod catalog;
 #[cfg(test)]
 mod catalog_cli;

@@ -70,6 +70,18 @@ impl Process {
         log: &str,
         lease_secs: u64,
     ) -> Self {
+        Self::start_with_env(dir, url, name, log, lease_secs, &[]).await
+    }
+
+    /// As [`Process::start_on`], with more settings in the environment.
+    pub(crate) async fn start_with_env(
+        dir: &Path,
+        url: &str,
+        name: &str,
+        log: &str,
+        lease_secs: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -92,6 +104,9 @@ impl Process {
             .env("TOKENWARDEN_ALLOW_LOOPBACK_PROVIDERS", "true")
             .env("TOKENWARDEN_REFRESH_LEASE_SECONDS", lease_secs.to_string())
             .env("TOKENWARDEN_LOG", log);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let mut child = cmd.spawn().unwrap();
         let base_url = format!("http://127.0.0.1:{port}");
         let client = browser();
@@ -119,7 +134,7 @@ impl Process {
     }
 
     /// Everything it wrote to stdout and stderr.
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         let mut all = std::fs::read_to_string(&self.stdout).unwrap_or_default();
         all.push_str(&std::fs::read_to_string(&self.stderr).unwrap_or_default());
         all

@@ -69,7 +69,7 @@ struct Heist {
     kdf: (String, Vec<u8>),
 }
 
-fn read_files(db_path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn read_files(db_path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
         let path = PathBuf::from(format!("{}{suffix}", db_path.display()));

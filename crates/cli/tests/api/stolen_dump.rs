@@ -22,7 +22,7 @@ use crate::stolen_database::{encodings, find_any};
 const PASSWORD: &str = "stolen-dump: tr0ub4dor & 3 purple staples";
 const EMAIL: &str = "victim@example.com";
 
-fn dump(backend: Backend, url: &str) -> Vec<u8> {
+pub(crate) fn dump(backend: Backend, url: &str) -> Vec<u8> {
     let parsed = url::Url::parse(url).unwrap();
     let out = match backend {
         Backend::Postgres => Command::new("pg_dump")
