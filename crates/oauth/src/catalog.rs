@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::http::HttpPolicy;
-use crate::provider::{DefinitionError, ProviderDefinition, ProviderSpec};
+use crate::provider::{DefinitionError, ProviderDefinition, ProviderSpec, toml_problem};
 
 /// The built-in catalog, embedded at build time: `(file stem, text)`. Each file cites
 /// the provider's documentation. Adding a provider is adding a file and a line here.
@@ -98,12 +98,14 @@ pub fn parse_catalog_file(
     let de = toml::Deserializer::new(text);
     let spec: ProviderSpec = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "-".to_owned()
+        let inner = e.into_inner();
+        let message = inner.message().trim();
+        // A named field says where; a syntax error says nothing without its position.
+        if path == "." || path.is_empty() || message.is_empty() {
+            CatalogError::new(file, "-", toml_problem(&inner, text))
         } else {
-            path
-        };
-        CatalogError::new(file, field, e.into_inner().message().trim().to_owned())
+            CatalogError::new(file, path, message.to_owned())
+        }
     })?;
     ProviderDefinition::from_spec(spec, policy).map_err(|e| match e {
         DefinitionError::Field { field, problem } => CatalogError::new(file, field, problem),
@@ -271,6 +273,29 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    #[test]
+    fn a_syntax_error_says_where_even_when_the_parser_has_no_words_for_it() {
+        // Found by the catalog fuzz target: toml reports a NUL in a comment with an
+        // empty message.
+        for (text, problem) in [
+            (
+                "#\0 comment\nkey = \"acme\"\n",
+                "is not valid TOML (line 1, column 2)",
+            ),
+            (
+                "key = \"acme\"\nkey = 1\n",
+                "duplicate key `key` in document root (line 2, column 1)",
+            ),
+        ] {
+            let err = parse_catalog_file("acme.toml", text, &HttpPolicy::default()).err();
+            assert_eq!(
+                err.map(|e| (e.field, e.problem)),
+                Some(("-".to_owned(), problem.to_owned())),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -234,6 +234,25 @@ pub enum DefinitionError {
     Syntax(String),
 }
 
+/// A TOML error as one line: the parser's message and where it points. Some messages
+/// are empty (a control character in a comment), which alone would tell an operator
+/// nothing.
+pub(crate) fn toml_problem(err: &toml::de::Error, text: &str) -> String {
+    let message = match err.message().trim() {
+        "" => "is not valid TOML",
+        m => m,
+    };
+    let before = err.span().and_then(|span| text.get(..span.start));
+    match before {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{message} (line {line}, column {column})")
+        }
+        None => message.to_owned(),
+    }
+}
+
 impl DefinitionError {
     pub(crate) fn field(field: &'static str, problem: impl Into<String>) -> Self {
         Self::Field {
@@ -544,7 +563,7 @@ impl ProviderDefinition {
     /// Reads and checks a TOML definition.
     pub fn from_toml(text: &str, policy: &HttpPolicy) -> Result<Self, DefinitionError> {
         let spec: ProviderSpec =
-            toml::from_str(text).map_err(|e| DefinitionError::Syntax(e.message().to_owned()))?;
+            toml::from_str(text).map_err(|e| DefinitionError::Syntax(toml_problem(&e, text)))?;
         Self::from_spec(spec, policy)
     }
 

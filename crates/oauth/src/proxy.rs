@@ -205,8 +205,11 @@ pub fn is_within_base(base: &Url, url: &Url) -> bool {
 
 /// Builds the upstream URL: `base` + `raw_path` + `?raw_query`. `raw_path` is what
 /// follows `/v1/proxy/{connection_id}` in the request line, undecoded; `raw_query` is
-/// the caller's query string, passed on as it is. The result always has `base`'s origin
-/// and starts with its path.
+/// the caller's query string, passed on as it is except for the characters the URL
+/// Standard never leaves literal in an `https` query (space, `"`, `'`, `<`, `>` and
+/// non-ASCII), which it percent-encodes: the same query to a server that decodes it,
+/// but not byte for byte (found by the `proxy_target` fuzz target). The result always
+/// has `base`'s origin and starts with its path.
 pub fn proxy_target(
     base: &Url,
     raw_path: &str,

@@ -122,6 +122,10 @@ pub enum CallbackRejected {
         "this sign-in was started from a connect link in another browser; open the link in this browser instead"
     )]
     WrongBrowser,
+    /// RFC 6749 §3.1: response parameters "MUST NOT be included more than once"; a
+    /// repeated `state` or `code` could make two checks read different values.
+    #[error("the response repeats the `{0}` parameter")]
+    RepeatedParameter(&'static str),
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod apps;
 mod audit;
+mod callback_query;
 mod caller;
 mod clock;
 mod connect;

@@ -252,6 +252,44 @@ async fn a_forged_state_is_refused_and_consumes_nothing() {
 }
 
 #[tokio::test]
+async fn a_callback_that_repeats_its_state_or_code_is_refused_and_consumes_nothing() {
+    let env = oauth_env().await;
+    let session = new_session(&env, "c1").await;
+    let callback = authorize(&env.app.client, &session).await;
+    let state = query_param(&callback, "state").unwrap();
+
+    let mut pages = Vec::new();
+    for (name, value) in [
+        ("state", "Xq3mD0fP8wz1Lr6TbV2yKc9NsHe4Ga7Ju5Ro0Wi1Yt"),
+        ("state", state.as_str()),
+        ("code", "another-code"),
+    ] {
+        let page = get_page(&env, &format!("{callback}&{name}={value}")).await;
+        pages.push((name, page));
+    }
+
+    // RFC 6749 §3.1: a parameter "MUST NOT be included more than once"; which of two
+    // states would be checked and which consumed is exactly the ambiguity to refuse.
+    for (name, page) in &pages {
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
+        assert!(page.text.contains(REFUSED), "{}", page.text);
+        assert!(
+            page.text
+                .contains(&format!("the response repeats the `{name}` parameter")),
+            "{}",
+            page.text
+        );
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(env.provider.code_exchanges(), 0);
+    let status = env.session_status(session["id"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "pending");
+    let page = get_page(&env, &callback).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(env.provider.code_exchanges(), 1);
+}
+
+#[tokio::test]
 async fn a_response_delivered_on_another_apps_callback_path_is_refused_and_consumes_nothing() {
     let env = oauth_env().await;
     let other =

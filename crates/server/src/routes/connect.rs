@@ -3,7 +3,7 @@
 use axum::Json;
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -144,8 +144,10 @@ pub async fn get_connect_session(
     }))
 }
 
+/// The callback's query as OpenAPI shows it; `CallbackParams::from_query` reads it.
 /// `Debug` is written by hand: `code` and `state` must never be printed.
-#[derive(Deserialize, IntoParams)]
+#[derive(IntoParams)]
+#[expect(dead_code, reason = "describes the query for OpenAPI only")]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -190,22 +192,18 @@ pub async fn oauth_callback(
     Ctx(ctx): Ctx,
     Path(app_id): Path<String>,
     headers: axum::http::HeaderMap,
-    Query(query): Query<CallbackQuery>,
-    Query(all): Query<Vec<(String, String)>>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let params = CallbackParams {
-        code: query.code,
-        state: query.state,
-        iss: query.iss,
-        error: query.error,
-        cookies: crate::routes::links::request_cookies(&headers),
-        // Kept only where the provider's definition names them (QuickBooks' realmId).
-        extra: all
-            .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "code" | "state" | "iss" | "error"))
-            .collect(),
+    // `extra` is kept only where the provider's definition names it (QuickBooks' realmId).
+    let params = CallbackParams::from_query(
+        query.as_deref(),
+        crate::routes::links::request_cookies(&headers),
+    );
+    let outcome = match params {
+        Ok(params) => state.services.oauth_callback(&app_id, params, &ctx).await,
+        Err(rejected) => Err(rejected),
     };
-    match state.services.oauth_callback(&app_id, params, &ctx).await {
+    match outcome {
         Ok(CallbackOutcome::Connected {
             connection_id,
             return_to: Some(to),
