@@ -31,6 +31,8 @@ mod faults;
 #[cfg(test)]
 mod helpers;
 #[cfg(test)]
+mod hygiene;
+#[cfg(test)]
 mod oauth_flow;
 #[cfg(test)]
 mod oauth_support;
