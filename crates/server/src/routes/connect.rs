@@ -4,7 +4,7 @@ use axum::Json;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -79,6 +79,8 @@ pub struct ConnectSessionStatus {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_connect_session(
@@ -145,12 +147,30 @@ pub async fn get_connect_session(
 }
 
 /// `Debug` is written by hand: `code` and `state` must never be printed.
-#[derive(Deserialize, IntoParams)]
+#[derive(IntoParams)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
+}
+
+impl CallbackQuery {
+    /// The four parameters the callback reads, each at most once (`None` if one is
+    /// repeated). Others are passed on as extras.
+    fn from_pairs(pairs: &[(String, String)]) -> Option<Self> {
+        let once = |name: &str| {
+            let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+            let first = values.next().cloned();
+            values.next().is_none().then_some(first)
+        };
+        Some(Self {
+            code: once("code")?,
+            state: once("state")?,
+            iss: once("iss")?,
+            error: once("error")?,
+        })
+    }
 }
 
 impl std::fmt::Debug for CallbackQuery {
@@ -182,7 +202,8 @@ fn with_query(url: &str, name: &str, value: &str) -> String {
     responses(
         (status = 200, description = "Connected", content_type = "text/html", body = String),
         (status = 303, description = "Back to return_to with connection_id or error"),
-        (status = 400, description = "Unknown, used, expired or foreign state; nothing changed", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, used, expired or foreign state, or a repeated parameter; nothing changed", content_type = "text/html", body = String),
+        (status = 502, description = "The provider refused (an `error` answer, a failed code exchange, a wrong `iss`): the session failed", content_type = "text/html", body = String),
     )
 )]
 pub async fn oauth_callback(
@@ -190,9 +211,15 @@ pub async fn oauth_callback(
     Ctx(ctx): Ctx,
     Path(app_id): Path<String>,
     headers: axum::http::HeaderMap,
-    Query(query): Query<CallbackQuery>,
     Query(all): Query<Vec<(String, String)>>,
 ) -> Response {
+    // Read from the pairs rather than through `Query<CallbackQuery>`, whose rejection of
+    // a repeated parameter would be a plain-text 400 instead of this route's page.
+    let Some(query) = CallbackQuery::from_pairs(&all) else {
+        return refused_page(
+            "The provider's answer repeats a parameter (RFC 6749 §4.1.2 allows each once); nothing was changed.",
+        );
+    };
     let params = CallbackParams {
         code: query.code,
         state: query.state,
@@ -246,16 +273,15 @@ pub async fn oauth_callback(
                 "The server could not finish the connection; it has been logged.",
             )
         }
-        Err(rejected) => {
-            let mut response = pages::page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in link not valid",
-                &pages::escape(&rejected.to_string()),
-            );
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Err(rejected) => refused_page(&rejected.to_string()),
     }
+}
+
+/// The page of a callback that changed nothing.
+fn refused_page(why: &str) -> Response {
+    pages::page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in link not valid",
+        &pages::escape(why),
+    )
 }
