@@ -66,6 +66,11 @@ impl utoipa::PartialSchema for Name {
             .schema_type(utoipa::openapi::schema::Type::String)
             .min_length(Some(1))
             .max_length(Some(Self::MAX_CHARS))
+            // No control character (Rust's `char::is_control`), and something besides
+            // whitespace, which is trimmed.
+            .pattern(Some(
+                "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+            ))
             .into()
     }
 }

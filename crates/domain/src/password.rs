@@ -64,7 +64,9 @@ impl utoipa::PartialSchema for Password {
                 utoipa::openapi::KnownFormat::Password,
             )))
             .min_length(Some(Self::MIN_CHARS))
-            .max_length(Some(Self::MAX_BYTES / 4))
+            // The rule counts bytes, which JSON Schema cannot; this bound is exact for
+            // ASCII and the server refuses anything past 1024 bytes.
+            .max_length(Some(Self::MAX_BYTES))
             .into()
     }
 }

@@ -76,15 +76,37 @@ impl<'de> Deserialize<'de> for Glob {
     }
 }
 
+/// 1 to 200 characters (the rule counts bytes, which JSON Schema cannot), none of them a
+/// control character or whitespace: Rust's `char::is_control` and `char::is_whitespace`
+/// spelled out, since ECMA-262's `\s` is another set.
+impl utoipa::PartialSchema for Glob {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_LEN))
+            .pattern(Some(
+                "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$",
+            ))
+            .examples(["team-*"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Glob {}
+
 /// Limits a key to some apps and/or connection ids. An absent list means no limit; a
 /// present one must name at least one pattern.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+// Read by utoipa (`additionalProperties: false`); the hand-written `Deserialize` below
+// refuses unknown fields itself.
+#[serde(deny_unknown_fields)]
 pub struct KeyScope {
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
+    #[schema(value_type = Option<Vec<Glob>>, min_items = 1, max_items = 100)]
     pub apps: Option<Vec<Glob>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 100)]
+    #[schema(value_type = Option<Vec<Glob>>, min_items = 1, max_items = 100)]
     pub connections: Option<Vec<Glob>>,
 }
 

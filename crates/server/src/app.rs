@@ -287,7 +287,8 @@ fn router(state: AppState) -> Router {
     ))
     .fallback(not_found)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    // Responses carry keys and (later) tokens: no cache may keep them.
+    // Responses carry keys, tokens, connect links and provider data: no cache may keep
+    // them. Nothing here sets a cacheable value (the proxy replaces the provider's own).
     .layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
@@ -295,6 +296,22 @@ fn router(state: AppState) -> Router {
     .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    ))
+    // A JSON answer opened in a browser (or a redirect) gets the same protection as the
+    // HTML pages, which set their own, stricter-worded policy: nothing loads, nothing
+    // frames it, and its URL (a callback's code, a connect link) is never sent on as a
+    // Referer.
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::pages::API_CSP),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     ))
     .layer(CatchPanicLayer::custom(panic_response))
     .with_state(state)

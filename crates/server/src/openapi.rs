@@ -2,6 +2,7 @@
 
 use axum::routing::{MethodRouter, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +19,7 @@ use crate::state::AppState;
         description = "A self-hosted OAuth 2.0 credential vault. Errors are RFC 9457 problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&SecuritySchemes, &ProxyOperationIds),
+    modifiers(&SecuritySchemes, &ProxyOperations),
     paths(proxy::proxy),
     tags(
         (name = "accounts", description = "People who sign in with email and password"),
@@ -57,10 +58,13 @@ impl Modify for SecuritySchemes {
 }
 
 /// One handler serves the proxy's five methods; OpenAPI wants a distinct operationId
-/// for each (`proxy_get`, `proxy_post`, ...).
-struct ProxyOperationIds;
+/// for each (`proxy_get`, `proxy_post`, ...). And the proxy answers what the provider
+/// answered: any status, with the provider's own content type and body. So every
+/// documented status may carry either tokenwarden's problem document or the provider's
+/// body (`*/*`, no schema), and any other status may come back (`default`).
+struct ProxyOperations;
 
-impl Modify for ProxyOperationIds {
+impl Modify for ProxyOperations {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let Some(item) = doc.paths.paths.get_mut("/v1/proxy/{connection_id}/{path}") else {
             return;
@@ -72,9 +76,26 @@ impl Modify for ProxyOperationIds {
             ("patch", item.patch.as_mut()),
             ("delete", item.delete.as_mut()),
         ] {
-            if let Some(operation) = operation {
-                operation.operation_id = Some(format!("proxy_{method}"));
+            let Some(operation) = operation else {
+                continue;
+            };
+            operation.operation_id = Some(format!("proxy_{method}"));
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response
+                        .content
+                        .insert("*/*".to_owned(), Content::default());
+                }
             }
+            operation.responses.responses.insert(
+                "default".to_owned(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("The provider's answer, passed on as it is")
+                        .content("*/*", Content::default())
+                        .build(),
+                ),
+            );
         }
     }
 }

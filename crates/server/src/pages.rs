@@ -17,6 +17,11 @@ pub(crate) fn escape(s: &str) -> String {
         .collect()
 }
 
+/// The policy of every non-HTML answer (JSON, redirects, proxied provider answers): a
+/// document that loads nothing, runs nothing and cannot be framed.
+pub(crate) const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox";
+
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// A page with a title and an already-escaped HTML message.

@@ -33,6 +33,8 @@ mod faults;
 #[cfg(test)]
 mod helpers;
 #[cfg(test)]
+mod hygiene;
+#[cfg(test)]
 mod login_timing;
 #[cfg(test)]
 mod oauth_flow;

@@ -24,9 +24,9 @@ const MIB: usize = 1024 * 1024;
 
 /// The fake provider registered with its API base URL, an app, keys of every role, and
 /// the connection `alice` made through a real connect flow.
-struct ProxyEnv {
-    env: OAuthEnv,
-    proxy_key: String,
+pub struct ProxyEnv {
+    pub env: OAuthEnv,
+    pub proxy_key: String,
 }
 
 impl std::ops::Deref for ProxyEnv {
@@ -36,7 +36,7 @@ impl std::ops::Deref for ProxyEnv {
     }
 }
 
-async fn proxy_env() -> ProxyEnv {
+pub async fn proxy_env() -> ProxyEnv {
     proxy_env_with(SpawnOptions::default()).await
 }
 
@@ -89,7 +89,13 @@ impl ProxyEnv {
     }
 
     /// A proxied request with `key`, read whole.
-    async fn call(&self, method: Method, rest: &str, key: &str, body: Option<Vec<u8>>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        rest: &str,
+        key: &str,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut request = self
             .app
             .client
@@ -101,7 +107,7 @@ impl ProxyEnv {
         read(request.send().await.unwrap()).await
     }
 
-    async fn get(&self, rest: &str) -> Answer {
+    pub async fn get(&self, rest: &str) -> Answer {
         self.call(Method::GET, rest, &self.proxy_key, None).await
     }
 
@@ -214,9 +220,10 @@ async fn proxied_requests_carry_the_connection_token_and_not_the_callers_credent
         headers["host"],
         env.provider.local_addr().unwrap().to_string()
     );
-    // The provider's cookie stays with the provider; its own caching rule passes on.
+    // The provider's cookie stays with the provider; its caching rule (here
+    // `private, max-age=5`) gives way to no-store: no cache keeps what a token fetched.
     assert_eq!(answer.header("set-cookie"), None);
-    assert_eq!(answer.header("cache-control"), Some("private, max-age=5"));
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert_eq!(env.provider.api_calls(), 1);
     assert_eq!(env.provider.refresh_calls(), 0);
 }

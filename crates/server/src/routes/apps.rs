@@ -20,8 +20,15 @@ pub struct CreateApp {
     key: AppKey,
     /// A provider key (see `GET /v1/providers`).
     provider: String,
+    /// 1 to 2048 bytes, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     client_id: String,
-    #[schema(value_type = String, format = Password)]
+    /// 1 to 2048 bytes, no control characters.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     client_secret: SecretString,
     #[serde(default)]
     scopes: Scopes,
@@ -30,20 +37,26 @@ pub struct CreateApp {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
-    /// `active` or `blocked`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
     status: Option<StatusValue>,
     #[serde(default)]
     scopes: Option<Scopes>,
+    /// 1 to 2048 bytes, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     client_id: Option<String>,
+    /// 1 to 2048 bytes, no control characters.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, min_length = 1, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     client_secret: Option<SecretString>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// `active` or `blocked`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum StatusValue {
     Active,
@@ -100,6 +113,8 @@ fn app_key(key: &str) -> ApiResult<AppKey> {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_app(
@@ -157,6 +172,8 @@ pub async fn list_apps(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update_app(

@@ -21,6 +21,7 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Only records older than this record id (the previous page's last `id`).
+    #[param(pattern = "^aud_[a-z0-9]{20}$")]
     before: Option<String>,
 }
 

@@ -4,7 +4,7 @@ use axum::Json;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -79,6 +79,8 @@ pub struct ConnectSessionStatus {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_connect_session(
@@ -184,7 +186,8 @@ fn with_query(url: &str, name: &str, value: &str) -> String {
     responses(
         (status = 200, description = "Connected", content_type = "text/html", body = String),
         (status = 303, description = "Back to return_to with connection_id or error"),
-        (status = 400, description = "Unknown, used, expired or foreign state; nothing changed", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, used, expired or foreign state, or a repeated parameter; nothing changed", content_type = "text/html", body = String),
+        (status = 502, description = "The provider refused (an `error` answer, a failed code exchange, a wrong `iss`): the session failed", content_type = "text/html", body = String),
     )
 )]
 pub async fn oauth_callback(
@@ -244,16 +247,10 @@ pub async fn oauth_callback(
                 "The server could not finish the connection; it has been logged.",
             )
         }
-        Err(rejected) => {
-            let mut response = pages::page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in link not valid",
-                &pages::escape(&rejected.to_string()),
-            );
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Err(rejected) => pages::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in link not valid",
+            &pages::escape(&rejected.to_string()),
+        ),
     }
 }

@@ -76,10 +76,12 @@ impl From<TokenView> for Token {
 pub struct ImportRequest {
     app: AppKey,
     connection_id: ConnectionId,
-    #[schema(value_type = String, format = Password)]
+    /// 1 to 16384 visible ASCII characters (it is sent in an `Authorization` header).
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 16384, pattern = "^[\\x21-\\x7e]+$")]
     access_token: SecretString,
+    /// 1 to 16384 bytes.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, min_length = 1, max_length = 16384)]
     refresh_token: Option<SecretString>,
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
@@ -145,6 +147,8 @@ pub async fn list_connections(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn import_connection(
@@ -163,6 +167,18 @@ pub async fn import_connection(
         || body.access_token.expose_secret().len() > 16 * 1024
     {
         return Err(ApiError::invalid("access_token must be 1 to 16384 bytes"));
+    }
+    // The token goes into an `Authorization` header (the proxy, revocation): one that
+    // cannot be sent there is refused now rather than failing every later use.
+    if !body
+        .access_token
+        .expose_secret()
+        .bytes()
+        .all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid(
+            "access_token must be visible ASCII characters without spaces",
+        ));
     }
     let view = state
         .services
@@ -299,6 +315,7 @@ pub async fn refresh_connection(
     params(("id" = String, Path), DeleteQuery),
     responses(
         (status = 204, description = "Revoked and deleted"),
+        (status = 400, description = "`force` is not true or false", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),

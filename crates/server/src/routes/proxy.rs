@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokenwarden_service::{BodyTooLarge, BoxError, ProxyRequest};
@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiKeyAuth;
+use crate::pages;
 use crate::state::AppState;
 
 const PREFIX: &str = "/v1/proxy/";
@@ -37,12 +38,30 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// The provider's answer is served from tokenwarden's origin and was fetched with a
+/// connection's token. No cache may keep it, whatever the provider said: a shared cache
+/// between the caller and tokenwarden could hand it to someone without a key (RFC 9111
+/// §3.5 lets `public`, `s-maxage` or `must-revalidate` lift the protection of an
+/// authorised request), so the provider's `Cache-Control` is replaced; its validators
+/// (`ETag`, `Last-Modified`) pass on, so callers can still revalidate. And no browser
+/// may run it as a page of this origin: the provider's CSP, written for its own origin,
+/// is replaced by one that loads and runs nothing.
+fn harden(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(pages::API_CSP),
+    );
+}
+
 /// Forward a request to the connection's provider API with its token (role `proxy` or
 /// `read`). The path and query string are appended to the provider's first API base
 /// URL, or to the one named in `X-Tokenwarden-Base-Url`. The caller's
 /// `Authorization`, cookies, `Host`, hop-by-hop and `X-Forwarded-*` headers are
 /// dropped; the provider's status, headers (without hop-by-hop headers and
-/// `Set-Cookie`) and body come back as they are, redirects included (never followed).
+/// `Set-Cookie`) and body come back as they are, redirects included (never followed),
+/// except that `Cache-Control` is always `no-store` and the CSP forbids running the body
+/// as a page.
 /// Bodies are limited to 10 MiB by default: a larger request gets 413; a larger
 /// response announced by `Content-Length` gets 502 `response_too_large`, and one that
 /// grows past the limit while streaming is cut off (the connection closes before the
@@ -106,6 +125,7 @@ pub async fn proxy(
             let mut response = Response::new(Body::from_stream(body));
             *response.status_mut() = answer.status;
             *response.headers_mut() = answer.headers;
+            harden(response.headers_mut());
             response
         }
         Err(e) => {
