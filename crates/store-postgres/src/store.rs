@@ -388,6 +388,21 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        tokenwarden_store::audit::lock_order(&mut records);
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        // The records of reads, as on SQLite (see store-sqlite's pool): committed and
+        // visible before the reads are answered, but not waiting for the WAL flush, so
+        // a crash of the database server itself can lose the last few. Every other
+        // write keeps the server's synchronous_commit.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(db)?;
+        audit::write_audits(&tx, &records).await?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         let c = self.client().await?;
         audit::audit_heads(&c).await
