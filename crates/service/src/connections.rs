@@ -310,7 +310,7 @@ impl Services {
             "connection.token_read",
             id.as_str(),
         );
-        self.store.append_audit(audit).await?;
+        self.audit_batch.append(&self.store, audit).await?;
         Ok(TokenView::new(&set, refreshed))
     }
 

@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod apps;
 mod audit;
+mod audit_batch;
 mod callback_query;
 mod caller;
 mod clock;
@@ -83,6 +84,8 @@ pub struct Services {
     kdf_permits: Arc<Semaphore>,
     oauth: providers::OAuthRuntime,
     refresh_locks: refresh::RefreshLocks,
+    /// Group commit of the audit records of reads.
+    audit_batch: audit_batch::AuditBatcher,
     /// Itself, for work that must outlive the request that started it (a refresh).
     me: std::sync::Weak<Services>,
     /// Parameters for the unknown-account path of login, so it costs what a known
@@ -117,6 +120,7 @@ impl Services {
             clock,
             oauth,
             refresh_locks: Default::default(),
+            audit_batch: Default::default(),
             me: me.clone(),
             config,
             master_key: master_key.map(Arc::new),

@@ -353,7 +353,7 @@ impl Services {
             Some(target),
             outcome,
         );
-        self.store.append_audit(audit).await?;
+        self.audit_batch.append(&self.store, audit).await?;
         result
     }
 

@@ -2,7 +2,10 @@
 //! requests in this process and across processes sharing the database.
 //!
 //! - In-process, callers of one connection queue on a local mutex, so only one of them
-//!   talks to the database about refreshing; the rest re-read and find the new token.
+//!   talks to the database about refreshing (single flight). When it succeeds it leaves
+//!   the connection row it wrote (ciphertext only: each caller decrypts with its own
+//!   key) for the callers that queued behind it, so a thousand concurrent readers cost
+//!   one provider call and no extra query each, and finish right after it.
 //! - Across processes, the refresher takes a *lease* in the connection row: a
 //!   conditional UPDATE that succeeds only at the version it read and when no live lease
 //!   is held. Others poll the row until the version moves (they then use the new token)
@@ -40,10 +43,29 @@ pub(crate) struct RefreshLocks {
     map: Mutex<HashMap<LockKey, Weak<LocalLock>>>,
 }
 
-/// The local lock of one connection. It holds the last transient failure of a refresh
-/// at the version it was tried on, so callers queued behind a failing refresh share its
-/// answer instead of each running the whole retry cycle against a struggling provider.
-type LocalLock = tokio::sync::Mutex<Option<RecentFailure>>;
+/// The local lock of one connection, with the outcome of its last refresh.
+type LocalLock = tokio::sync::Mutex<RecentOutcome>;
+
+/// What the last refresh under a local lock left for the callers queued behind it.
+#[derive(Debug, Default)]
+pub(crate) struct RecentOutcome {
+    /// A transient failure at the version it was tried on: callers queued behind a
+    /// failing refresh share its answer instead of each running the whole retry cycle
+    /// against a struggling provider.
+    failure: Option<RecentFailure>,
+    /// A success: the row as committed, for callers that saw the version it replaced.
+    success: Option<RecentSuccess>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RecentSuccess {
+    at: std::time::Instant,
+    /// The version the refresh started from (callers that read it are queued behind).
+    from_version: i64,
+    /// The connection as it was re-read after the commit. Holds the token set only
+    /// encrypted under the vault's data key.
+    row: ConnectionForToken,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct RecentFailure {
@@ -52,7 +74,7 @@ pub(crate) struct RecentFailure {
     retry_after_secs: Option<u64>,
 }
 
-/// How long a transient refresh failure is shared with callers that queued behind it.
+/// How long a refresh's outcome is shared with callers that queued behind it.
 const FAILURE_SHARING: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RefreshLocks {
@@ -64,7 +86,7 @@ impl RefreshLocks {
         if map.len() > 1024 {
             map.retain(|_, w| w.strong_count() > 0);
         }
-        let lock = Arc::new(tokio::sync::Mutex::new(None));
+        let lock = Arc::new(tokio::sync::Mutex::new(RecentOutcome::default()));
         map.insert(key, Arc::downgrade(&lock));
         lock
     }
@@ -100,6 +122,19 @@ impl Services {
             .refresh_locks
             .get((caller.vault_id.to_string(), row.connection.id.to_string()));
         let mut local = lock.lock().await;
+        if let Some(done) = local.success.as_ref()
+            && done.from_version == seen_version
+            && done.at.elapsed() < FAILURE_SHARING
+        {
+            // The caller ahead of us refreshed the very version we saw: its row is ours.
+            let row = done.row.clone();
+            drop(local);
+            let set = self.open_token_set(dek, &row).await?;
+            if !force && set.expires_at.is_some_and(|e| e <= self.clock.now()) {
+                return Err(ServiceError::TokenExpired);
+            }
+            return Ok((set, true));
+        }
         let lease = Duration::seconds(self.config.refresh_lease_secs as i64);
         let give_up = self.clock.now() + lease + Duration::seconds(5);
         let mut current = row;
@@ -120,7 +155,7 @@ impl Services {
             if Self::app_is_blocked(&current) {
                 return Err(ServiceError::AppBlocked);
             }
-            if let Some(failure) = local.as_ref()
+            if let Some(failure) = local.failure.as_ref()
                 && failure.version == c.version
                 && failure.at.elapsed() < FAILURE_SHARING
             {
@@ -138,16 +173,25 @@ impl Services {
                 let version = c.version;
                 let result = self.refresh_as_owner(caller, current, &owner, ctx).await;
                 *local = match &result {
-                    Err(ServiceError::ProviderUnavailable { retry_after_secs }) => {
-                        Some(RecentFailure {
+                    Err(ServiceError::ProviderUnavailable { retry_after_secs }) => RecentOutcome {
+                        failure: Some(RecentFailure {
                             at: std::time::Instant::now(),
                             version,
                             retry_after_secs: *retry_after_secs,
-                        })
-                    }
-                    _ => None,
+                        }),
+                        success: None,
+                    },
+                    Ok((_, row)) => RecentOutcome {
+                        failure: None,
+                        success: row.clone().map(|row| RecentSuccess {
+                            at: std::time::Instant::now(),
+                            from_version: version,
+                            row,
+                        }),
+                    },
+                    Err(_) => RecentOutcome::default(),
                 };
-                return result;
+                return result.map(|(set, _)| (set, true));
             }
             if now > give_up {
                 return Err(ServiceError::ProviderUnavailable {
@@ -160,14 +204,15 @@ impl Services {
 
     /// Runs the refresh in a task of its own: if the caller goes away (a client
     /// timeout drops the request), the provider call and the commit of a rotated refresh
-    /// token still finish, so the token the provider just issued is never lost.
+    /// token still finish, so the token the provider just issued is never lost. Answers
+    /// the newest token set and, when known, the row that holds it.
     async fn refresh_as_owner(
         &self,
         caller: &Caller,
         row: ConnectionForToken,
         owner: &str,
         ctx: &RequestContext,
-    ) -> ServiceResult<(TokenSet, bool)> {
+    ) -> ServiceResult<(TokenSet, Option<ConnectionForToken>)> {
         let me = self.me.upgrade().ok_or_else(|| {
             ServiceError::internal(std::io::Error::other("the services are shutting down"))
         })?;
@@ -187,7 +232,7 @@ impl Services {
         owner: &str,
         actor: Actor,
         ctx: &RequestContext,
-    ) -> ServiceResult<(TokenSet, bool)> {
+    ) -> ServiceResult<(TokenSet, Option<ConnectionForToken>)> {
         let audit = |outcome: &'static str| {
             record(
                 ctx,
@@ -237,18 +282,27 @@ impl Services {
                     .await?;
                 if committed {
                     info!(vault.id = %c.vault_id, connection.id = %c.id, "token refreshed");
-                    return Ok((new_set, true));
+                    // For the callers queued behind this refresh; they can re-read
+                    // themselves if this fails.
+                    let written = match self.reread(&row).await {
+                        Ok(written) => Some(written),
+                        Err(e) => {
+                            warn!(error = %e, connection.id = %c.id, "could not re-read a refreshed connection");
+                            None
+                        }
+                    };
+                    return Ok((new_set, written));
                 }
                 // Fenced out: our lease expired and a newer write exists. Ours loses.
                 warn!(connection.id = %c.id, "refresh result discarded: a newer token was written");
                 let newer = self.reread(&row).await?;
-                Ok((self.open_token_set(dek, &newer).await?, true))
+                Ok((self.open_token_set(dek, &newer).await?, Some(newer)))
             }
             Err(RefreshFailure::InvalidGrant) => {
                 // A racing refresh may have rotated the token under us: re-read once.
                 let again = self.reread(&row).await?;
                 if again.connection.version != c.version {
-                    return Ok((self.open_token_set(dek, &again).await?, true));
+                    return Ok((self.open_token_set(dek, &again).await?, Some(again)));
                 }
                 self.store
                     .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit("needs_reauth"))

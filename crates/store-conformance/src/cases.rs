@@ -503,6 +503,117 @@ pub async fn audit_chains_verify_after_concurrent_appends(store: Arc<dyn Store>)
     }
 }
 
+pub async fn audit_batches_keep_each_chains_order_beside_single_appends(store: Arc<dyn Store>) {
+    let (_, v) = seeded_vault(&store).await;
+    let (_, w) = seeded_vault(&store).await;
+    let before_v = chain_len(&store, v.id.as_str()).await;
+    let before_w = chain_len(&store, w.id.as_str()).await;
+
+    // Batches that interleave three chains, racing one another and single appends.
+    race(12, |i| {
+        let store = store.clone();
+        let (v, w) = (v.id.clone(), w.id.clone());
+        async move {
+            if i % 4 == 3 {
+                for n in 0..6 {
+                    let mut a = audit(Some(&v), "connection.token_read");
+                    a.target = Some(format!("single-{i}-{n}"));
+                    store.append_audit(a).await.unwrap();
+                }
+                return;
+            }
+            for b in 0..3 {
+                let batch: Vec<NewAuditRecord> = (0..6)
+                    .map(|n| {
+                        let vault = match n % 3 {
+                            0 => Some(&v),
+                            1 => Some(&w),
+                            _ => None,
+                        };
+                        let mut a = audit(vault, "connection.token_read");
+                        a.target = Some(format!("batch-{i}-{b}-{n}"));
+                        a
+                    })
+                    .collect();
+                store.append_audits(batch).await.unwrap();
+            }
+        }
+    })
+    .await;
+    store.append_audits(Vec::new()).await.unwrap();
+
+    let heads = store.audit_heads().await.unwrap();
+    for head in &heads {
+        verify(&store, head, 5).await;
+    }
+    // 9 batching tasks x 3 batches x 2 records per chain; 3 single tasks x 6 on `v`.
+    assert_eq!(chain_len(&store, v.id.as_str()).await, before_v + 54 + 18);
+    assert_eq!(chain_len(&store, w.id.as_str()).await, before_w + 54);
+    assert_eq!(chain_len(&store, SERVER_CHAIN).await, 54);
+    // Within a chain, a batch's records follow one another in the order given.
+    for chain in [v.id.as_str(), w.id.as_str(), SERVER_CHAIN] {
+        let targets: Vec<String> = store
+            .audit_chain(chain, 0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.record.target)
+            .filter(|t| t.starts_with("batch-"))
+            .collect();
+        for pair in targets.chunks(2) {
+            let (first, second) = (&pair[0], &pair[1]);
+            assert_eq!(
+                first.rsplit_once('-').unwrap().0,
+                second.rsplit_once('-').unwrap().0,
+                "a batch's two records of chain {chain:?} are adjacent: {targets:?}"
+            );
+            assert!(first < second, "in the order given: {first} {second}");
+        }
+    }
+}
+
+pub async fn a_failed_audit_batch_writes_none_of_its_records(store: Arc<dyn Store>) {
+    let (_, v) = seeded_vault(&store).await;
+    let before = chain_len(&store, v.id.as_str()).await;
+    let heads_before = store.audit_heads().await.unwrap();
+    let first = audit(Some(&v.id), "connection.token_read");
+    let mut duplicate = audit(None, "connection.token_read");
+    duplicate.id = first.id.clone();
+
+    let err = store
+        .append_audits(vec![
+            audit(Some(&v.id), "connection.token_read"),
+            first.clone(),
+            duplicate,
+        ])
+        .await;
+
+    assert!(err.is_err(), "a duplicate record id fails the batch");
+    assert_eq!(chain_len(&store, v.id.as_str()).await, before);
+    assert_eq!(chain_len(&store, SERVER_CHAIN).await, 0);
+    let heads_after = store.audit_heads().await.unwrap();
+    assert_eq!(
+        heads_after
+            .iter()
+            .map(|h| (h.chain.clone(), h.length, h.hash.clone()))
+            .collect::<Vec<_>>(),
+        heads_before
+            .iter()
+            .map(|h| (h.chain.clone(), h.length, h.hash.clone()))
+            .collect::<Vec<_>>(),
+        "no head moved"
+    );
+    // The same records append fine once the duplicate is gone.
+    store
+        .append_audits(vec![first, audit(None, "login.failure")])
+        .await
+        .unwrap();
+    assert_eq!(chain_len(&store, v.id.as_str()).await, before + 1);
+    for head in store.audit_heads().await.unwrap() {
+        verify(&store, &head, 50).await;
+    }
+}
+
 pub async fn providers_round_trip_and_conflict(store: Arc<dyn Store>) {
     let (_, v) = seeded_vault(&store).await;
     let (_, other) = seeded_vault(&store).await;

@@ -63,6 +63,8 @@ macro_rules! store_conformance_tests {
             revoking_a_key_wipes_its_secrets_once,
             audit_pages_newest_first_before_a_record,
             audit_chains_verify_after_concurrent_appends,
+            audit_batches_keep_each_chains_order_beside_single_appends,
+            a_failed_audit_batch_writes_none_of_its_records,
             providers_round_trip_and_conflict,
             apps_conflict_update_and_delete,
             connect_sessions_round_trip_with_and_without_link,

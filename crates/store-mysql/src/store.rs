@@ -464,6 +464,15 @@ impl Store for MysqlStore {
         })
     }
 
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        tokenwarden_store::audit::lock_order(&mut records);
+        write_tx!(self, tx => {
+            for record in &records {
+                write_audit(&mut tx, record).await?;
+            }
+        })
+    }
+
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         audit::audit_heads(&mut self.conn().await?).await
     }

@@ -5,6 +5,7 @@ use tokenwarden_domain::{AuditId, VaultId};
 use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
 use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::convert::{db, get, parsed, time};
 
@@ -76,6 +77,90 @@ pub(crate) async fn write_audit(
     tx.execute(&advance, &[&chain, &(length + 1), &seq, &hash])
         .await
         .map_err(db)?;
+    Ok(())
+}
+
+/// Appends a batch (already in [`tokenwarden_store::audit::lock_order`]) inside the
+/// caller's transaction, as [`write_audit`] would one by one, but with one head lock
+/// and one head update per chain, and each chain's inserts pipelined (tokio-postgres
+/// sends them in order on the one connection, so `seq` still grows along the chain).
+pub(crate) async fn write_audits(
+    tx: &Transaction<'_>,
+    records: &[NewAuditRecord],
+) -> Result<(), StoreError> {
+    let ensure = tx
+        .prepare_cached(
+            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES ($1, 0, 0, $2)
+             ON CONFLICT (chain) DO NOTHING",
+        )
+        .await
+        .map_err(db)?;
+    let lock = tx
+        .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = $1 FOR UPDATE")
+        .await
+        .map_err(db)?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+        )
+        .await
+        .map_err(db)?;
+    let advance = tx
+        .prepare_cached(
+            "UPDATE audit_heads SET length = $2, last_seq = $3, hash = $4 WHERE chain = $1",
+        )
+        .await
+        .map_err(db)?;
+    let genesis = GENESIS.as_slice();
+    let fields: Vec<AuditFields<'_>> = records.iter().map(AuditFields::of_new).collect();
+    for group in fields.chunk_by(|a, b| a.chain() == b.chain()) {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        let chain = first.chain();
+        tx.execute(&ensure, &[&chain, &genesis]).await.map_err(db)?;
+        let head = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
+        let length: i64 = get(&head, 0)?;
+        let mut prev: Vec<u8> = get(&head, 1)?;
+        let mut links = Vec::with_capacity(group.len());
+        for f in group {
+            let hash = audit_hash(&prev, f).to_vec();
+            links.push((prev, hash.clone()));
+            prev = hash;
+        }
+        let params: Vec<[&(dyn ToSql + Sync); 11]> = group
+            .iter()
+            .zip(&links)
+            .map(|(f, (prev, hash))| {
+                [
+                    &f.id as &(dyn ToSql + Sync),
+                    &f.vault_id,
+                    &f.at_ms,
+                    &f.key_id,
+                    &f.account_id,
+                    &f.action,
+                    &f.target,
+                    &f.outcome,
+                    &f.ip,
+                    prev,
+                    hash,
+                ]
+            })
+            .collect();
+        let inserts = params.iter().map(|p| tx.query_one(&insert, p));
+        let rows = futures_util::future::try_join_all(inserts)
+            .await
+            .map_err(db)?;
+        let mut last_seq = 0i64;
+        for row in &rows {
+            last_seq = get(row, 0)?;
+        }
+        let count = i64::try_from(group.len()).map_err(StoreError::backend)?;
+        tx.execute(&advance, &[&chain, &(length + count), &last_seq, &prev])
+            .await
+            .map_err(db)?;
+    }
     Ok(())
 }
 

@@ -388,6 +388,14 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        tokenwarden_store::audit::lock_order(&mut records);
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        audit::write_audits(&tx, &records).await?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
         let c = self.client().await?;
         audit::audit_heads(&c).await

@@ -72,7 +72,7 @@ pub(crate) fn insert(
     table: &CopyTable,
     rows: &[RawRow],
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction().map_err(db)?;
+    let tx = conn.savepoint().map_err(db)?;
     {
         let mut st = tx
             .prepare_cached(&insert_sql(table, false, '"'))

@@ -1,7 +1,7 @@
 //! SQL of providers, apps, connect sessions and connections.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, VaultId};
 use tokenwarden_store::*;
 
@@ -12,9 +12,9 @@ use crate::rows::{
     SESSION_COLUMN_COUNT, SESSION_COLUMNS, scopes_json,
 };
 
-fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)
+/// A write's transaction: a savepoint in the writer's group commit (see `pool`).
+fn immediate(conn: &mut Connection) -> Result<rusqlite::Savepoint<'_>, StoreError> {
+    conn.savepoint().map_err(db)
 }
 
 pub(crate) fn create_provider(
@@ -350,10 +350,7 @@ pub(crate) fn begin_exchange(
 
 /// Inserts a connection or replaces its tokens in place. A connection of another app
 /// is never taken over: that is a conflict.
-fn upsert_connection(
-    tx: &rusqlite::Transaction<'_>,
-    c: &ConnectionUpsert,
-) -> Result<(), StoreError> {
+fn upsert_connection(tx: &Connection, c: &ConnectionUpsert) -> Result<(), StoreError> {
     let t = &c.tokens;
     let changed = tx.execute(
         "INSERT INTO connections (vault_id, id, app_id, status, scopes, token_set, token_format, expires_at, has_refresh, version, lease_owner, lease_until, created_at, refreshed_at, updated_at)

@@ -4,6 +4,25 @@
 //! the connection on every checkout (a second blocking hop per request), and tokio's
 //! blocking pool grows to 512 threads under load, which measured half as fast. Dedicated
 //! threads cost one channel send and one oneshot per query.
+//!
+//! The writer group-commits: it takes every write queued while the previous commit
+//! ran, runs each in a savepoint of one `BEGIN IMMEDIATE` transaction and commits once
+//! (one fsync for the lot). A write whose own work fails is
+//! rolled back to its savepoint alone; no caller hears of its write before the commit
+//! that made it durable, and if that commit fails, every write of the batch fails.
+//! Writes must therefore open their transactions with [`Connection::savepoint`], which
+//! nests inside the batch (and is a transaction of its own outside one).
+//!
+//! Durability: a batch commits with `synchronous = FULL` (the WAL is fsynced before
+//! anyone hears of the commit) when any write in it is [`Durability::Full`]: tokens,
+//! keys, vaults, audit records, everything only the server holds or that must not be
+//! lost. A batch of nothing but [`Durability::Relaxed`] writes (`last_used_at`, refresh
+//! leases and their release, re-encryptions the next read redoes) commits with
+//! `NORMAL`: committed and visible before its callers are answered, and safe if the
+//! process dies, but a power cut or kernel crash can lose the last such commits until
+//! the next FULL commit or checkpoint fsyncs the WAL. Audit records stay FULL: a read is
+//! answered only once its record is on disk, and the batch shares one fsync among all
+//! the reads that queued during the previous one.
 
 use std::path::Path;
 use std::thread;
@@ -16,13 +35,29 @@ use tokio::sync::oneshot;
 use crate::convert::db;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A write: runs its work, and returns what to do once the batch's commit is known.
+struct WriteJob {
+    durability: Durability,
+    run: Box<dyn FnOnce(&mut Connection) -> Deliver + Send>,
+}
+type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+/// Whether a write's commit must reach the disk before its caller hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    Full,
+    Relaxed,
+}
+
+/// The most writes one commit takes.
+const MAX_BATCH: usize = 256;
 
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 10_000;
 
 #[derive(Debug)]
 pub(crate) struct Pool {
-    writer: Sender<Job>,
+    writer: Sender<WriteJob>,
     readers: Sender<Job>,
 }
 
@@ -30,9 +65,70 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // FULL, not NORMAL: a rotated refresh token must survive a power cut once the
-    // provider has seen it used, or the connection is lost for good.
+    // provider has seen it used, or the connection is lost for good. (The writer
+    // lowers it for batches of relaxed writes only; see the module doc.)
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())
+}
+
+fn spawn_writer(mut conn: Connection, jobs: Receiver<WriteJob>) -> Result<(), StoreError> {
+    thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            // Ends when every sender is gone, i.e. when the store is dropped.
+            while let Ok(first) = jobs.recv() {
+                batch.push(first);
+                while batch.len() < MAX_BATCH
+                    && let Ok(next) = jobs.try_recv()
+                {
+                    batch.push(next);
+                }
+                write_batch(&mut conn, batch.drain(..));
+            }
+        })
+        .map(|_| ())
+        .map_err(StoreError::backend)
+}
+
+/// Runs `batch` in one transaction and tells each write how it ended.
+fn write_batch(conn: &mut Connection, batch: std::vec::Drain<'_, WriteJob>) {
+    let full = batch
+        .as_slice()
+        .iter()
+        .any(|j| j.durability == Durability::Full);
+    // The setting applies to the next commit; if it cannot be set, FULL stays.
+    let synchronous = if full { "FULL" } else { "NORMAL" };
+    if conn
+        .pragma_update(None, "synchronous", synchronous)
+        .is_err()
+    {
+        let _ = conn.pragma_update(None, "synchronous", "FULL");
+    }
+    // If the transaction cannot even begin (another process held the write lock past
+    // the busy timeout), each write runs on its own, its savepoint its transaction.
+    let grouped = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let mut deliveries = Vec::new();
+    let mut aborted = false;
+    for job in batch {
+        deliveries.push((job.run)(conn));
+        // Some errors (I/O, disk full) roll the whole transaction back: the writes
+        // before them are gone, so the batch fails.
+        aborted |= grouped && conn.is_autocommit();
+    }
+    let outcome: Result<(), String> = if !grouped {
+        Ok(())
+    } else if aborted {
+        Err("the batch's transaction was rolled back".into())
+    } else {
+        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for deliver in deliveries {
+        deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+    }
 }
 
 fn spawn_worker(name: String, mut conn: Connection, jobs: Receiver<Job>) -> Result<(), StoreError> {
@@ -74,8 +170,8 @@ impl Pool {
         }
         init(&mut writer_conn)?;
 
-        let (writer, writer_jobs) = crossbeam_channel::unbounded::<Job>();
-        spawn_worker("sqlite-writer".into(), writer_conn, writer_jobs)?;
+        let (writer, writer_jobs) = crossbeam_channel::unbounded::<WriteJob>();
+        spawn_writer(writer_conn, writer_jobs)?;
         let (reader_tx, reader_jobs) = crossbeam_channel::unbounded::<Job>();
         for i in 0..readers.max(1) {
             let conn = Connection::open_with_flags(
@@ -117,12 +213,48 @@ impl Pool {
         Self::run(&self.readers, f).await
     }
 
-    /// Runs `f` on the writer connection (use an IMMEDIATE transaction inside, so a
-    /// write lock held by another process is waited for up front, not mid-transaction).
+    /// Runs `f` on the writer connection, inside the transaction of the writer's
+    /// current batch (open transactions with [`Connection::savepoint`]); answers once
+    /// that transaction has committed and reached the disk.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        Self::run(&self.writer, f).await
+        self.write_with(Durability::Full, f).await
+    }
+
+    /// As [`Pool::write`], for writes a power cut may undo (see the module doc).
+    pub(crate) async fn write_relaxed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_with(Durability::Relaxed, f).await
+    }
+
+    async fn write_with<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let run: Box<dyn FnOnce(&mut Connection) -> Deliver + Send> = Box::new(move |conn| {
+            let result = f(conn);
+            Box::new(move |committed: Result<(), &str>| {
+                let answer = match committed {
+                    Ok(()) => result,
+                    Err(why) => Err(StoreError::backend(std::io::Error::other(format!(
+                        "sqlite group commit failed: {why}"
+                    )))),
+                };
+                // The caller may have gone away (client disconnected); the write is
+                // committed or rolled back either way.
+                let _ = tx.send(answer);
+            })
+        });
+        self.writer
+            .send(WriteJob { durability, run })
+            .map_err(|_| StoreError::Corrupt("database threads stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Corrupt("database thread died".into()))?
     }
 }

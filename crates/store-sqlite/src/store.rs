@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokenwarden_domain::{
     AccountId, ApiKeyId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, KeyScope, Name,
     Roles, VaultId,
@@ -135,7 +135,7 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| {
                 let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .savepoint()
                     .map_err(db)?;
                 tx.execute(
                     "INSERT INTO server_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
@@ -223,9 +223,7 @@ impl Store for SqliteStore {
         let subject = subject.to_vec();
         self.pool
             .write(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db)?;
+                let tx = conn.savepoint().map_err(db)?;
                 tx.execute(
                     "DELETE FROM login_failures WHERE at < ?1",
                     [ms(window_start)],
@@ -270,7 +268,7 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| {
                 let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .savepoint()
                     .map_err(db)?;
                 let r = &v.vault;
                 tx.execute(
@@ -363,9 +361,7 @@ impl Store for SqliteStore {
     async fn create_api_key(&self, key: NewApiKey, audit: NewAuditRecord) -> StoreResult<()> {
         self.pool
             .write(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db)?;
+                let tx = conn.savepoint().map_err(db)?;
                 insert_api_key(&tx, &key)?;
                 write_audit(&tx, &audit)?;
                 tx.commit().map_err(db)
@@ -473,9 +469,7 @@ impl Store for SqliteStore {
         let id = id.as_str().to_owned();
         self.pool
             .write(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db)?;
+                let tx = conn.savepoint().map_err(db)?;
                 let changed = tx
                     .execute(
                         "UPDATE api_keys SET revoked_at = ?1, slot = NULL, lookup_hash = NULL
@@ -495,7 +489,7 @@ impl Store for SqliteStore {
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {
         let id = id.as_str().to_owned();
         self.pool
-            .write(move |conn| {
+            .write_relaxed(move |conn| {
                 conn.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
                     .and_then(|mut st| st.execute(params![ms(at), id]))
                     .map_err(db)?;
@@ -507,10 +501,21 @@ impl Store for SqliteStore {
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
         self.pool
             .write(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db)?;
+                let tx = conn.savepoint().map_err(db)?;
                 write_audit(&tx, &record)?;
+                tx.commit().map_err(db)
+            })
+            .await
+    }
+
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        tokenwarden_store::audit::lock_order(&mut records);
+        self.pool
+            .write(move |conn| {
+                let tx = conn.savepoint().map_err(db)?;
+                for record in &records {
+                    write_audit(&tx, record)?;
+                }
                 tx.commit().map_err(db)
             })
             .await
@@ -749,7 +754,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (vault, id) = connection_key(vault, id);
         self.pool
-            .write(move |c| oauth::rewrap_tokens(c, &vault, &id, version, token_set))
+            .write_relaxed(move |c| oauth::rewrap_tokens(c, &vault, &id, version, token_set))
             .await
     }
 
@@ -765,7 +770,7 @@ impl Store for SqliteStore {
         let (vault, id) = connection_key(vault, id);
         let owner = owner.to_owned();
         self.pool
-            .write(move |c| {
+            .write_relaxed(move |c| {
                 oauth::acquire_refresh_lease(c, &vault, &id, version, &owner, until, now)
             })
             .await
@@ -794,7 +799,7 @@ impl Store for SqliteStore {
         let (vault, id) = connection_key(vault, id);
         let owner = owner.to_owned();
         self.pool
-            .write(move |c| oauth::release_refresh_lease(c, &vault, &id, &owner))
+            .write_relaxed(move |c| oauth::release_refresh_lease(c, &vault, &id, &owner))
             .await
     }
 

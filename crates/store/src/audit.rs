@@ -18,6 +18,20 @@ pub const SERVER_CHAIN: &str = "";
 /// The `prev_hash` of a chain's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
 
+/// Puts a batch of records in the order a backend appends them: grouped by chain, the
+/// chains in one global order (so concurrent batches lock chain heads in the same order
+/// and cannot deadlock), each chain's records in their original order (a stable sort).
+pub fn lock_order(records: &mut [NewAuditRecord]) {
+    records.sort_by(|a, b| chain_of(a).cmp(chain_of(b)));
+}
+
+fn chain_of(record: &NewAuditRecord) -> &str {
+    record
+        .vault_id
+        .as_ref()
+        .map_or(SERVER_CHAIN, |v| v.as_str())
+}
+
 /// The fields a record's hash covers, as the database stores them.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditFields<'a> {

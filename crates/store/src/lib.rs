@@ -83,6 +83,11 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a record to its chain (see [`audit`]): every method that takes a
     /// `NewAuditRecord` appends it the same way, in its own transaction.
     async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()>;
+    /// Appends many records in one transaction: all of them or none. Records of one
+    /// chain keep the order given; chains are locked in [`audit::lock_order`], so two
+    /// processes appending batches that share chains cannot deadlock. This is the
+    /// group commit of the read path: concurrent reads share one commit.
+    async fn append_audits(&self, records: Vec<NewAuditRecord>) -> StoreResult<()>;
     /// Every audit chain's head.
     async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
     /// Every chain that has records (vault ids, and `""` for records without a vault),
