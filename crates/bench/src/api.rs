@@ -171,7 +171,7 @@ impl Api {
                         )
                         .await;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if total >= 50_000 && n % 50_000 == 0 {
+                    if total >= 50_000 && n.is_multiple_of(50_000) {
                         let secs = started.elapsed().as_secs_f64();
                         eprintln!(
                             "  imported {n} / {total} ({:.0}/s)",
