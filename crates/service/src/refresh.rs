@@ -75,7 +75,7 @@ pub(crate) struct RecentFailure {
 }
 
 /// How long a refresh's outcome is shared with callers that queued behind it.
-const FAILURE_SHARING: std::time::Duration = std::time::Duration::from_secs(2);
+const OUTCOME_SHARING: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RefreshLocks {
     fn get(&self, key: LockKey) -> Arc<LocalLock> {
@@ -124,7 +124,7 @@ impl Services {
         let mut local = lock.lock().await;
         if let Some(done) = local.success.as_ref()
             && done.from_version == seen_version
-            && done.at.elapsed() < FAILURE_SHARING
+            && done.at.elapsed() < OUTCOME_SHARING
         {
             // The caller ahead of us refreshed the very version we saw: its row is ours.
             let row = done.row.clone();
@@ -157,7 +157,7 @@ impl Services {
             }
             if let Some(failure) = local.failure.as_ref()
                 && failure.version == c.version
-                && failure.at.elapsed() < FAILURE_SHARING
+                && failure.at.elapsed() < OUTCOME_SHARING
             {
                 return Err(ServiceError::ProviderUnavailable {
                     retry_after_secs: failure.retry_after_secs,

@@ -21,67 +21,11 @@ pub(crate) async fn write_audit(
     tx: &Transaction<'_>,
     a: &NewAuditRecord,
 ) -> Result<(), StoreError> {
-    let f = AuditFields::of_new(a);
-    let chain = f.chain();
-    let genesis = GENESIS.as_slice();
-    let ensure = tx
-        .prepare_cached(
-            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES ($1, 0, 0, $2)
-             ON CONFLICT (chain) DO NOTHING",
-        )
-        .await
-        .map_err(db)?;
-    tx.execute(&ensure, &[&chain, &genesis]).await.map_err(db)?;
-    let lock = tx
-        .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = $1 FOR UPDATE")
-        .await
-        .map_err(db)?;
-    let head = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
-    let length: i64 = get(&head, 0)?;
-    let prev: Vec<u8> = get(&head, 1)?;
-    let hash = audit_hash(&prev, &f);
-    let hash = hash.as_slice();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
-        )
-        .await
-        .map_err(db)?;
-    let row = tx
-        .query_one(
-            &insert,
-            &[
-                &f.id,
-                &f.vault_id,
-                &f.at_ms,
-                &f.key_id,
-                &f.account_id,
-                &f.action,
-                &f.target,
-                &f.outcome,
-                &f.ip,
-                &prev,
-                &hash,
-            ],
-        )
-        .await
-        .map_err(db)?;
-    let seq: i64 = get(&row, 0)?;
-    let advance = tx
-        .prepare_cached(
-            "UPDATE audit_heads SET length = $2, last_seq = $3, hash = $4 WHERE chain = $1",
-        )
-        .await
-        .map_err(db)?;
-    tx.execute(&advance, &[&chain, &(length + 1), &seq, &hash])
-        .await
-        .map_err(db)?;
-    Ok(())
+    write_audits(tx, std::slice::from_ref(a)).await
 }
 
 /// Appends a batch (already in [`tokenwarden_store::audit::lock_order`]) inside the
-/// caller's transaction, as [`write_audit`] would one by one, but with one head lock
+/// caller's transaction, as appending the records one by one would, but with one head lock
 /// and one head update per chain, and each chain's inserts pipelined (tokio-postgres
 /// sends them in order on the one connection, so `seq` still grows along the chain).
 pub(crate) async fn write_audits(
