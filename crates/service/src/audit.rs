@@ -20,7 +20,7 @@ pub(crate) fn record(
     outcome: &'static str,
 ) -> NewAuditRecord {
     NewAuditRecord {
-        id: AuditId::generate(&mut rand::thread_rng()),
+        id: AuditId::generate_at(at.timestamp_millis(), &mut rand::thread_rng()),
         vault_id: vault.cloned(),
         at,
         actor,
