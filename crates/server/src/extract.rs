@@ -33,17 +33,42 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .ok_or_else(ApiError::unauthorized)?;
-        let caller = state.services.authenticate(token).await?;
+        let caller = state.services.authenticate(bearer(parts)?).await?;
         Ok(Self(caller, request_context(parts)))
+    }
+}
+
+/// The text of `Authorization: Bearer ...`, or 401.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or_else(ApiError::unauthorized)
+}
+
+/// A presented but not yet authenticated API key, for a handler that authenticates it
+/// together with what the request names ([`Services::authenticate_with_connection`]).
+/// Missing or not Bearer: 401, as [`ApiKeyAuth`].
+///
+/// [`Services::authenticate_with_connection`]: tokenwarden_service::Services::authenticate_with_connection
+pub struct BearerKey(pub String, pub RequestContext);
+
+impl std::fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BearerKey").finish_non_exhaustive()
+    }
+}
+
+impl FromRequestParts<AppState> for BearerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(bearer(parts)?.to_owned(), request_context(parts)))
     }
 }
 

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use tokenwarden_crypto::{ApiKey, DataKey};
-use tokenwarden_domain::{ApiKeyId, KeyScope, Name, Role, Roles, VaultId};
-use tokenwarden_store::{Actor, ApiKeyRecord};
+use tokenwarden_domain::{ApiKeyId, ConnectionId, KeyScope, Name, Role, Roles, VaultId};
+use tokenwarden_store::{Actor, ApiKeyAuthRecord, ApiKeyRecord, ConnectionForToken};
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
@@ -59,6 +59,41 @@ pub struct CreatedApiKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A caller authenticated together with the connection its request names
+/// ([`Services::authenticate_with_connection`]).
+pub struct KeyAndConnection {
+    caller: Caller,
+    /// The connection id asked for and its row, read with the key.
+    pub(crate) prefetched: Option<(ConnectionId, Option<ConnectionForToken>)>,
+}
+
+impl KeyAndConnection {
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The row read with the key, if it was read for `id`: `Some(None)` when the
+    /// key's vault has no such connection.
+    pub(crate) fn take_connection(
+        self,
+        id: &ConnectionId,
+    ) -> (Caller, Option<Option<ConnectionForToken>>) {
+        let row = self
+            .prefetched
+            .filter(|(read, _)| read == id)
+            .map(|(_, row)| row);
+        (self.caller, row)
+    }
+}
+
+impl std::fmt::Debug for KeyAndConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyAndConnection")
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiKeyStatus {
     Active,
@@ -87,7 +122,43 @@ impl Services {
     /// malformed, unknown, wrong secret, revoked and expired look the same.
     pub async fn authenticate(&self, presented: &str) -> ServiceResult<Caller> {
         let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
-        let Some(row) = self.store.api_key_auth(key.id()).await? else {
+        let row = self.store.api_key_auth(key.id()).await?;
+        self.admit(&key, row)
+    }
+
+    /// [`Services::authenticate`], reading the connection the request names in the same
+    /// query as the key (the token call's hot path). The connection row is used only
+    /// once the key has passed, and only by [`Services::token_prefetched`].
+    pub async fn authenticate_with_connection(
+        &self,
+        presented: &str,
+        connection: Option<&ConnectionId>,
+    ) -> ServiceResult<KeyAndConnection> {
+        let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
+        let Some(id) = connection else {
+            let row = self.store.api_key_auth(key.id()).await?;
+            return Ok(KeyAndConnection {
+                caller: self.admit(&key, row)?,
+                prefetched: None,
+            });
+        };
+        let (row, connection) = match self
+            .store
+            .api_key_auth_with_connection(key.id(), id)
+            .await?
+        {
+            Some((row, connection)) => (Some(row), connection),
+            None => (None, None),
+        };
+        Ok(KeyAndConnection {
+            caller: self.admit(&key, row)?,
+            prefetched: Some((id.clone(), connection)),
+        })
+    }
+
+    /// Checks a presented key against its row.
+    fn admit(&self, key: &ApiKey, row: Option<ApiKeyAuthRecord>) -> ServiceResult<Caller> {
+        let Some(row) = row else {
             return Err(ServiceError::Unauthorized);
         };
         let (Some(hash), Some(slot)) = (row.lookup_hash, row.slot) else {

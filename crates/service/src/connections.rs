@@ -18,7 +18,7 @@ use crate::apps::record_for;
 use crate::audit::RequestContext;
 use crate::connect::token_binding;
 use crate::token_set::TokenSet;
-use crate::{Caller, ServiceError, ServiceResult, Services};
+use crate::{Caller, KeyAndConnection, ServiceError, ServiceResult, Services};
 
 /// A connection as listed (no token).
 #[derive(Debug, Clone)]
@@ -275,13 +275,27 @@ impl Services {
         caller: &Caller,
         id: &ConnectionId,
     ) -> ServiceResult<(DataKey, ConnectionForToken)> {
+        self.usable_connection_read(caller, id, None).await
+    }
+
+    /// [`Services::usable_connection`], with the row already read when `prefetched`.
+    async fn usable_connection_read(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+        prefetched: Option<Option<ConnectionForToken>>,
+    ) -> ServiceResult<(DataKey, ConnectionForToken)> {
         caller.require_connection(id.as_str())?;
         let dek = caller.data_key()?;
-        let row = self
-            .store
-            .connection_for_token(&caller.vault_id, id)
-            .await?
-            .ok_or(ServiceError::NotFound("connection"))?;
+        let row = match prefetched {
+            Some(row) => row,
+            None => {
+                self.store
+                    .connection_for_token(&caller.vault_id, id)
+                    .await?
+            }
+        }
+        .ok_or(ServiceError::NotFound("connection"))?;
         caller.see_app(row.app.key.as_str(), "connection")?;
         if row.connection.status == ConnectionStatus::NeedsReauth {
             return Err(ServiceError::NeedsReauth);
@@ -298,8 +312,33 @@ impl Services {
         options: TokenOptions,
         ctx: &RequestContext,
     ) -> ServiceResult<TokenView> {
+        self.token_read(caller, id, None, options, ctx).await
+    }
+
+    /// [`Services::token`] for a caller authenticated with
+    /// [`Services::authenticate_with_connection`]: the connection row read with the key
+    /// is used instead of a second read.
+    pub async fn token_prefetched(
+        &self,
+        auth: KeyAndConnection,
+        id: &ConnectionId,
+        options: TokenOptions,
+        ctx: &RequestContext,
+    ) -> ServiceResult<TokenView> {
+        let (caller, prefetched) = auth.take_connection(id);
+        self.token_read(&caller, id, prefetched, options, ctx).await
+    }
+
+    async fn token_read(
+        &self,
+        caller: &Caller,
+        id: &ConnectionId,
+        prefetched: Option<Option<ConnectionForToken>>,
+        options: TokenOptions,
+        ctx: &RequestContext,
+    ) -> ServiceResult<TokenView> {
         caller.require(Role::Read)?;
-        let (dek, row) = self.usable_connection(caller, id).await?;
+        let (dek, row) = self.usable_connection_read(caller, id, prefetched).await?;
         let (set, refreshed) = self
             .current_token_set(caller, &dek, row, options, ctx)
             .await?;

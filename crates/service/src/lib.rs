@@ -28,7 +28,7 @@ use tokenwarden_store::Store;
 use tokio::sync::Semaphore;
 
 pub use accounts::{AccountSession, FAILURE_WINDOW_MINUTES};
-pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, NewKeyRequest};
+pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, KeyAndConnection, NewKeyRequest};
 pub use apps::{AppChanges, AppView, NewApp};
 pub use audit::{AuditVerifyError, ChainReport, MAX_AUDIT_PAGE, RequestContext, verify_audit};
 pub use caller::Caller;

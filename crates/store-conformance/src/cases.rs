@@ -1265,6 +1265,77 @@ pub async fn connection_for_token_joins_app_vault_and_provider(store: Arc<dyn St
     assert!(store.connection(&other.id, &conn).await.unwrap().is_none());
 }
 
+pub async fn api_key_with_connection_reads_both_rows_of_the_keys_vault(store: Arc<dyn Store>) {
+    let (v, _, conn) = seeded_connection(&store).await;
+    let key = api_key(&v.id);
+    store
+        .create_api_key(key.clone(), audit(Some(&v.id), "api_key.create"))
+        .await
+        .unwrap();
+    // Another vault with a connection of the same id, and its own key.
+    let (other, _, same_id) = seeded_connection(&store).await;
+    assert_eq!(same_id, conn);
+    let other_key = api_key(&other.id);
+    store
+        .create_api_key(other_key.clone(), audit(Some(&other.id), "api_key.create"))
+        .await
+        .unwrap();
+
+    for (k, vault) in [(&key, &v), (&other_key, &other)] {
+        let (key_row, connection) = store
+            .api_key_auth_with_connection(&k.id, &conn)
+            .await
+            .unwrap()
+            .unwrap();
+        // Exactly what the two separate reads answer.
+        let alone = store.api_key_auth(&k.id).await.unwrap().unwrap();
+        assert_eq!(format!("{key_row:?}"), format!("{alone:?}"));
+        let connection = connection.unwrap();
+        let direct = store
+            .connection_for_token(&vault.id, &conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(format!("{connection:?}"), format!("{direct:?}"));
+        assert_eq!(connection.connection.vault_id, vault.id);
+    }
+
+    // A connection the key's vault lacks: the key still answers.
+    let (key_row, connection) = store
+        .api_key_auth_with_connection(&key.id, &ConnectionId::parse("nope").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key_row.id, key.id);
+    assert_eq!(key_row.lookup_hash, Some(blob(3)));
+    assert!(connection.is_none());
+
+    // An unknown key: nothing, not even the connection.
+    assert!(
+        store
+            .api_key_auth_with_connection(&ApiKeyId::generate(&mut rng()), &conn)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A revoked key reads back wiped, as from api_key_auth.
+    assert!(
+        store
+            .revoke_api_key(&v.id, &key.id, at(7), audit(Some(&v.id), "api_key.delete"))
+            .await
+            .unwrap()
+    );
+    let (key_row, _) = store
+        .api_key_auth_with_connection(&key.id, &conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key_row.lookup_hash, None);
+    assert_eq!(key_row.slot, None);
+    assert_eq!(key_row.revoked_at, Some(at(7)));
+}
+
 pub async fn rewrap_applies_only_to_sealed_tokens_at_the_version(store: Arc<dyn Store>) {
     let (v, a, _) = seeded_connection(&store).await;
     let mut t = tokens(50, 0);

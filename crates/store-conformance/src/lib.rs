@@ -75,6 +75,7 @@ macro_rules! store_conformance_tests {
             fail_connect_records_the_error,
             insert_connection_conflicts_and_keeps_ids_case_sensitive,
             connection_for_token_joins_app_vault_and_provider,
+            api_key_with_connection_reads_both_rows_of_the_keys_vault,
             rewrap_applies_only_to_sealed_tokens_at_the_version,
             refresh_lease_has_one_owner_until_it_expires,
             refresh_lease_is_taken_by_exactly_one_racer,

@@ -1,5 +1,6 @@
 //! [`Store`] on MySQL/MariaDB.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use crate::audit::{self, write_audit};
 use crate::convert::{
     Cols, db, is_transient, ms, opt_ms, opt_time, params, parsed, sql_error, time,
 };
-use crate::rows::{self, VAULT_COLUMNS};
+use crate::rows::{self, APP_COLUMNS, CONNECTION_COLUMNS, VAULT_COLUMNS};
 use crate::url::MysqlUrl;
 use crate::{copy, migrations, oauth};
 
@@ -369,31 +370,48 @@ impl Store for MysqlStore {
     }
 
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
-        let Some(row) = self
-            .first(
-                "SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
-                 FROM api_keys WHERE id = ?",
-                params![id.as_str()],
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {KEY_AUTH_COLUMNS} FROM api_keys k WHERE k.id = ?"));
+        self.first(&SQL, params![id.as_str()])
+            .await?
+            .map(|row| key_auth_record(id, &mut Cols::new(row)))
+            .transpose()
+    }
+
+    async fn api_key_auth_with_connection(
+        &self,
+        key: &ApiKeyId,
+        connection: &ConnectionId,
+    ) -> StoreResult<Option<KeyWithConnection>> {
+        // Outer joins, so an unknown connection still answers the key (with NULL
+        // connection columns).
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {KEY_AUTH_COLUMNS}, c.id IS NOT NULL,
+                        {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
+                 FROM api_keys k
+                 LEFT JOIN connections c ON c.vault_id = k.vault_id AND c.id = ?
+                 LEFT JOIN apps a ON a.id = c.app_id
+                 LEFT JOIN vaults v ON v.id = c.vault_id
+                 LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.`key` = a.provider_key
+                 WHERE k.id = ?"
             )
+        });
+        let Some(row) = self
+            .first(&SQL, params![connection.as_str(), key.as_str()])
             .await?
         else {
             return Ok(None);
         };
         let mut c = Cols::new(row);
-        let vault_id: String = c.get("api_keys.vault_id")?;
-        let roles: String = c.get("api_keys.roles")?;
-        let scope: String = c.get("api_keys.scope")?;
-        Ok(Some(ApiKeyAuthRecord {
-            id: id.clone(),
-            vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
-            roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
-            scope: scope_of(&scope)?,
-            lookup_hash: c.get("api_keys.lookup_hash")?,
-            slot: c.get("api_keys.slot")?,
-            expires_at: opt_time(c.get("api_keys.expires_at")?)?,
-            revoked_at: opt_time(c.get("api_keys.revoked_at")?)?,
-            last_used_at: opt_time(c.get("api_keys.last_used_at")?)?,
-        }))
+        let key_row = key_auth_record(key, &mut c)?;
+        let found: i64 = c.get("connections.id")?;
+        let connection = if found != 0 {
+            Some(connection_for_token(&mut c)?)
+        } else {
+            None
+        };
+        Ok(Some((key_row, connection)))
     }
 
     async fn list_api_keys(&self, vault: &VaultId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -800,16 +818,7 @@ impl Store for MysqlStore {
             params![vault.as_str(), id.as_str()],
         )
         .await?
-        .map(|r| {
-            let mut c = Cols::new(r);
-            Ok(ConnectionForToken {
-                connection: rows::connection(&mut c)?,
-                app: rows::app(&mut c)?,
-                sealing_private_key: c.get("vaults.sealing_private_key")?,
-                sealing_key_id: c.get("vaults.dek_key_id")?,
-                custom_provider_spec: c.get("providers.spec")?,
-            })
-        })
+        .map(|r| connection_for_token(&mut Cols::new(r)))
         .transpose()
     }
 
@@ -957,4 +966,35 @@ impl Store for MysqlStore {
         // the copied audit_log.seq values need nothing more.
         Ok(())
     }
+}
+
+/// The columns of [`key_auth_record`], of `api_keys k`.
+const KEY_AUTH_COLUMNS: &str = "k.vault_id, k.roles, k.scope, k.lookup_hash, k.slot, k.expires_at, k.revoked_at, k.last_used_at";
+
+fn key_auth_record(id: &ApiKeyId, c: &mut Cols) -> Result<ApiKeyAuthRecord, StoreError> {
+    let vault_id: String = c.get("api_keys.vault_id")?;
+    let roles: String = c.get("api_keys.roles")?;
+    let scope: String = c.get("api_keys.scope")?;
+    Ok(ApiKeyAuthRecord {
+        id: id.clone(),
+        vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
+        roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
+        scope: scope_of(&scope)?,
+        lookup_hash: c.get("api_keys.lookup_hash")?,
+        slot: c.get("api_keys.slot")?,
+        expires_at: opt_time(c.get("api_keys.expires_at")?)?,
+        revoked_at: opt_time(c.get("api_keys.revoked_at")?)?,
+        last_used_at: opt_time(c.get("api_keys.last_used_at")?)?,
+    })
+}
+
+/// Reads the columns of [`oauth::connection_for_token_sql`] from `c`.
+fn connection_for_token(c: &mut Cols) -> Result<ConnectionForToken, StoreError> {
+    Ok(ConnectionForToken {
+        connection: rows::connection(c)?,
+        app: rows::app(c)?,
+        sealing_private_key: c.get("vaults.sealing_private_key")?,
+        sealing_key_id: c.get("vaults.dek_key_id")?,
+        custom_provider_spec: c.get("providers.spec")?,
+    })
 }

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
-use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, VaultId};
+use std::sync::LazyLock;
+
+use tokenwarden_domain::{ApiKeyId, AppKey, ConnectSessionId, ConnectionId, VaultId};
 use tokenwarden_store::*;
 use tokio_postgres::error::SqlState;
 
@@ -17,6 +19,7 @@ use crate::rows::{
     self, APP_COLUMN_COUNT, APP_COLUMNS, CONNECTION_COLUMN_COUNT, CONNECTION_COLUMNS,
     SESSION_COLUMN_COUNT, SESSION_COLUMNS, scopes_json,
 };
+use crate::store::{KEY_AUTH_COLUMN_COUNT, KEY_AUTH_COLUMNS, key_auth_record};
 
 pub(crate) async fn create_provider(
     s: &PgStore,
@@ -485,30 +488,65 @@ pub(crate) async fn connection_for_token(
     vault: &VaultId,
     id: &ConnectionId,
 ) -> Result<Option<ConnectionForToken>, StoreError> {
-    let row = s
-        .query_opt(
-            &format!(
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
             "SELECT {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
              FROM connections c
              JOIN apps a ON a.id = c.app_id
              JOIN vaults v ON v.id = c.vault_id
              LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
              WHERE c.vault_id = $1 AND c.id = $2"
-        ),
-            &[&vault.as_str(), &id.as_str()],
         )
-        .await?;
-    let base = CONNECTION_COLUMN_COUNT + APP_COLUMN_COUNT;
-    row.map(|r| {
-        Ok(ConnectionForToken {
-            connection: rows::connection(&r, 0)?,
-            app: rows::app(&r, CONNECTION_COLUMN_COUNT)?,
-            sealing_private_key: get(&r, base)?,
-            sealing_key_id: rows::dek_key_id(get(&r, base + 1)?)?,
-            custom_provider_spec: get(&r, base + 2)?,
-        })
+    });
+    let row = s.query_opt(&SQL, &[&vault.as_str(), &id.as_str()]).await?;
+    row.map(|r| connection_for_token_at(&r, 0)).transpose()
+}
+
+/// Reads the columns of [`connection_for_token`] from `r`, starting at column `at`.
+fn connection_for_token_at(
+    r: &tokio_postgres::Row,
+    at: usize,
+) -> Result<ConnectionForToken, StoreError> {
+    let base = at + CONNECTION_COLUMN_COUNT + APP_COLUMN_COUNT;
+    Ok(ConnectionForToken {
+        connection: rows::connection(r, at)?,
+        app: rows::app(r, at + CONNECTION_COLUMN_COUNT)?,
+        sealing_private_key: get(r, base)?,
+        sealing_key_id: rows::dek_key_id(get(r, base + 1)?)?,
+        custom_provider_spec: get(r, base + 2)?,
     })
-    .transpose()
+}
+
+/// The key and the connection in one round trip: outer joins, so an unknown connection
+/// still answers the key (with NULL connection columns).
+pub(crate) async fn api_key_auth_with_connection(
+    s: &PgStore,
+    key: &ApiKeyId,
+    id: &ConnectionId,
+) -> Result<Option<KeyWithConnection>, StoreError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {KEY_AUTH_COLUMNS}, c.id IS NOT NULL,
+                    {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
+             FROM api_keys k
+             LEFT JOIN connections c ON c.vault_id = k.vault_id AND c.id = $2
+             LEFT JOIN apps a ON a.id = c.app_id
+             LEFT JOIN vaults v ON v.id = c.vault_id
+             LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
+             WHERE k.id = $1"
+        )
+    });
+    let Some(r) = s.query_opt(&SQL, &[&key.as_str(), &id.as_str()]).await? else {
+        return Ok(None);
+    };
+    let key_row = key_auth_record(key, &r)?;
+    let found: bool = get(&r, KEY_AUTH_COLUMN_COUNT)?;
+    let connection = if found {
+        Some(connection_for_token_at(&r, KEY_AUTH_COLUMN_COUNT + 1)?)
+    } else {
+        None
+    };
+    Ok(Some((key_row, connection)))
 }
 
 async fn update_one(

@@ -74,6 +74,31 @@ impl PgStore {
     }
 }
 
+/// The columns of [`key_auth_record`], of `api_keys k`.
+pub(crate) const KEY_AUTH_COLUMNS: &str = "k.vault_id, k.roles, k.scope, k.lookup_hash, k.slot, k.expires_at, k.revoked_at, k.last_used_at";
+pub(crate) const KEY_AUTH_COLUMN_COUNT: usize = 8;
+
+/// Reads [`KEY_AUTH_COLUMNS`] from the start of `r`.
+pub(crate) fn key_auth_record(
+    id: &ApiKeyId,
+    r: &tokio_postgres::Row,
+) -> Result<ApiKeyAuthRecord, StoreError> {
+    Ok(ApiKeyAuthRecord {
+        id: id.clone(),
+        vault_id: parsed("api_keys.vault_id", VaultId::parse(get(r, 0)?))?,
+        roles: parsed(
+            "api_keys.roles",
+            tokenwarden_domain::Roles::parse_list(get(r, 1)?),
+        )?,
+        scope: key_scope(get(r, 2)?)?,
+        lookup_hash: get(r, 3)?,
+        slot: get(r, 4)?,
+        expires_at: opt_time(get(r, 5)?)?,
+        revoked_at: opt_time(get(r, 6)?)?,
+        last_used_at: opt_time(get(r, 7)?)?,
+    })
+}
+
 async fn insert_api_key(tx: &Transaction<'_>, k: &NewApiKey) -> Result<(), StoreError> {
     let scope = serde_json::to_string(&k.scope).map_err(StoreError::backend)?;
     let st = tx
@@ -312,25 +337,21 @@ impl Store for PgStore {
     }
 
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
-        let row = self.query_opt("SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
-                 FROM api_keys WHERE id = $1", &[&id.as_str()]).await?;
-        row.map(|r| {
-            Ok(ApiKeyAuthRecord {
-                id: id.clone(),
-                vault_id: parsed("api_keys.vault_id", VaultId::parse(get(&r, 0)?))?,
-                roles: parsed(
-                    "api_keys.roles",
-                    tokenwarden_domain::Roles::parse_list(get(&r, 1)?),
-                )?,
-                scope: key_scope(get(&r, 2)?)?,
-                lookup_hash: get(&r, 3)?,
-                slot: get(&r, 4)?,
-                expires_at: opt_time(get(&r, 5)?)?,
-                revoked_at: opt_time(get(&r, 6)?)?,
-                last_used_at: opt_time(get(&r, 7)?)?,
-            })
-        })
-        .transpose()
+        let row = self
+            .query_opt(
+                &format!("SELECT {KEY_AUTH_COLUMNS} FROM api_keys k WHERE k.id = $1"),
+                &[&id.as_str()],
+            )
+            .await?;
+        row.map(|r| key_auth_record(id, &r)).transpose()
+    }
+
+    async fn api_key_auth_with_connection(
+        &self,
+        key: &ApiKeyId,
+        connection: &ConnectionId,
+    ) -> StoreResult<Option<KeyWithConnection>> {
+        oauth::api_key_auth_with_connection(self, key, connection).await
     }
 
     async fn list_api_keys(&self, vault: &VaultId) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -468,7 +468,7 @@ pub(crate) fn connection(
 }
 
 pub(crate) fn connection_for_token(
-    conn: &mut Connection,
+    conn: &Connection,
     vault: &str,
     id: &str,
 ) -> Result<Option<ConnectionForToken>, StoreError> {

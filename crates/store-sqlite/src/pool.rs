@@ -24,7 +24,8 @@
 //! answered only once its record is on disk, and the batch shares one fsync among all
 //! the reads that queued during the previous one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -55,10 +56,39 @@ const MAX_BATCH: usize = 256;
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// Idle connections kept for [`Pool::read_now`]; more are opened when all are busy.
+const MAX_IDLE_INLINE: usize = 8;
+
 #[derive(Debug)]
 pub(crate) struct Pool {
     writer: Sender<WriteJob>,
     readers: Sender<Job>,
+    inline: InlineReaders,
+}
+
+/// Read-only connections used on the calling thread, for point reads that cost less
+/// than handing them to a reader thread and waking the caller again.
+struct InlineReaders {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for InlineReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineReaders")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    configure(&conn).map_err(db)?;
+    Ok(conn)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -174,18 +204,41 @@ impl Pool {
         spawn_writer(writer_conn, writer_jobs)?;
         let (reader_tx, reader_jobs) = crossbeam_channel::unbounded::<Job>();
         for i in 0..readers.max(1) {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(db)?;
-            configure(&conn).map_err(db)?;
+            let conn = open_reader(path)?;
             spawn_worker(format!("sqlite-reader-{i}"), conn, reader_jobs.clone())?;
         }
         Ok(Self {
             writer,
             readers: reader_tx,
+            inline: InlineReaders {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            },
         })
+    }
+
+    /// Runs a point read (a few rows found through an index) right here, on the
+    /// caller's thread. Such a read takes microseconds from SQLite's page cache, less
+    /// than the two thread wake-ups of [`Pool::read`], which measured as the larger
+    /// part of a token read's cost. A WAL reader never waits for the writer, so this
+    /// blocks the async worker no longer than the read itself. Anything that may scan
+    /// (lists, exports) goes through [`Pool::read`].
+    pub(crate) fn read_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = || self.inline.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = idle().pop();
+        let mut conn = match taken {
+            Some(conn) => conn,
+            None => open_reader(&self.inline.path)?,
+        };
+        let result = f(&mut conn);
+        let mut idle = idle();
+        if idle.len() < MAX_IDLE_INLINE {
+            idle.push(conn);
+        }
+        result
     }
 
     async fn run<T: Send + 'static>(

@@ -77,6 +77,49 @@ fn insert_api_key(conn: &Connection, k: &NewApiKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn api_key_auth_row(
+    conn: &Connection,
+    id: &ApiKeyId,
+) -> Result<Option<ApiKeyAuthRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
+                 FROM api_keys WHERE id = ?1",
+        )
+        .and_then(|mut st| {
+            st.query_row([id.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    row.map(
+        |(vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at)| {
+            Ok(ApiKeyAuthRecord {
+                id: id.clone(),
+                vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
+                roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
+                scope: scope_of(&scope)?,
+                lookup_hash,
+                slot,
+                expires_at: opt_time(expires_at)?,
+                revoked_at: opt_time(revoked_at)?,
+                last_used_at: opt_time(last_used_at)?,
+            })
+        },
+    )
+    .transpose()
+}
+
 const VAULT_COLUMNS: &str = "v.id, v.name, v.managed, v.dek_key_id, v.sealing_public_key, v.sealing_private_key, v.master_slot, v.created_at";
 
 fn vault_row(row: &Row<'_>) -> rusqlite::Result<Result<VaultRecord, StoreError>> {
@@ -370,46 +413,24 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
-        let id = id.clone();
-        self.pool
-            .read(move |conn| {
-                let row = conn
-                    .prepare_cached(
-                        "SELECT vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at
-                         FROM api_keys WHERE id = ?1",
-                    )
-                    .and_then(|mut st| {
-                        st.query_row([id.as_str()], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                                r.get::<_, Option<Vec<u8>>>(3)?,
-                                r.get::<_, Option<Vec<u8>>>(4)?,
-                                r.get::<_, Option<i64>>(5)?,
-                                r.get::<_, Option<i64>>(6)?,
-                                r.get::<_, Option<i64>>(7)?,
-                            ))
-                        })
-                        .optional()
-                    })
-                    .map_err(db)?;
-                row.map(|(vault_id, roles, scope, lookup_hash, slot, expires_at, revoked_at, last_used_at)| {
-                    Ok(ApiKeyAuthRecord {
-                        id: id.clone(),
-                        vault_id: parsed("api_keys.vault_id", VaultId::parse(&vault_id))?,
-                        roles: parsed("api_keys.roles", Roles::parse_list(&roles))?,
-                        scope: scope_of(&scope)?,
-                        lookup_hash,
-                        slot,
-                        expires_at: opt_time(expires_at)?,
-                        revoked_at: opt_time(revoked_at)?,
-                        last_used_at: opt_time(last_used_at)?,
-                    })
-                })
-                .transpose()
-            })
-            .await
+        self.pool.read_now(|conn| api_key_auth_row(conn, id))
+    }
+
+    async fn api_key_auth_with_connection(
+        &self,
+        key: &ApiKeyId,
+        connection: &ConnectionId,
+    ) -> StoreResult<Option<KeyWithConnection>> {
+        self.pool.read_now(|conn| {
+            // One snapshot, and one round of SQLite's read locks instead of two.
+            let tx = conn.transaction().map_err(db)?;
+            let Some(key_row) = api_key_auth_row(&tx, key)? else {
+                return Ok(None);
+            };
+            let row =
+                oauth::connection_for_token(&tx, key_row.vault_id.as_str(), connection.as_str())?;
+            Ok(Some((key_row, row)))
+        })
     }
 
     async fn list_api_keys(&self, vault: &VaultId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -741,8 +762,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<ConnectionForToken>> {
         let (vault, id) = connection_key(vault, id);
         self.pool
-            .read(move |c| oauth::connection_for_token(c, &vault, &id))
-            .await
+            .read_now(|c| oauth::connection_for_token(c, &vault, &id))
     }
 
     async fn rewrap_tokens(

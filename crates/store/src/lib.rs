@@ -21,6 +21,9 @@ pub use records::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An API key's row with the row of the connection a request names, if its vault has it.
+pub type KeyWithConnection = (ApiKeyAuthRecord, Option<ConnectionForToken>);
+
 /// Everything tokenwarden persists. Implementations must make each method atomic: a
 /// method either applies all its writes or none.
 #[async_trait]
@@ -66,6 +69,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_key(&self, key: NewApiKey, audit: NewAuditRecord) -> StoreResult<()>;
     /// The row an API key authenticates against: one indexed point read.
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>>;
+    /// [`Store::api_key_auth`] and, in that key's vault, [`Store::connection_for_token`]
+    /// of `connection`, in one query (one read transaction on SQLite): the token call's
+    /// hot path, which would otherwise pay two round trips. `None` when the key is
+    /// unknown; the connection is `None` when its vault has no such connection. Nothing
+    /// here checks the key: its secret must be verified before either row is used.
+    async fn api_key_auth_with_connection(
+        &self,
+        key: &ApiKeyId,
+        connection: &ConnectionId,
+    ) -> StoreResult<Option<KeyWithConnection>>;
     async fn list_api_keys(&self, vault: &VaultId) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Revokes a key of `vault`: wipes its slot and lookup hash so it can never open the
     /// vault again, keeps its metadata for the listing. Returns false when no active key

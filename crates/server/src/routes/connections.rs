@@ -12,7 +12,7 @@ use tokenwarden_service::{ConnectionView, ImportConnection, TokenOptions, TokenV
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::extract::{ApiJson, ApiKeyAuth, BearerKey};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -246,11 +246,17 @@ pub async fn get_connection(
 )]
 pub async fn get_token(
     State(state): State<AppState>,
-    ApiKeyAuth(caller, ctx): ApiKeyAuth,
+    BearerKey(key, ctx): BearerKey,
     Path(id): Path<String>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Token>> {
-    caller.require(Role::Read)?;
+    // The key and the connection in one read; a malformed id still answers 401 before
+    // 400, as on every route.
+    let auth = state
+        .services
+        .authenticate_with_connection(&key, ConnectionId::parse(&id).ok().as_ref())
+        .await?;
+    auth.caller().require(Role::Read)?;
     let Query(query) = query.map_err(|_| {
         ApiError::invalid("min_ttl must be a number of seconds and force_refresh true or false")
     })?;
@@ -260,8 +266,8 @@ pub async fn get_token(
     let id = connection_id(&id)?;
     let view = state
         .services
-        .token(
-            &caller,
+        .token_prefetched(
+            auth,
             &id,
             TokenOptions {
                 min_ttl_secs: query.min_ttl,
