@@ -5,7 +5,6 @@ use tokenwarden_domain::{AuditId, VaultId};
 use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
 use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 use crate::convert::{db, get, parsed, time};
 
@@ -26,8 +25,8 @@ pub(crate) async fn write_audit(
 
 /// Appends a batch (already in [`tokenwarden_store::audit::lock_order`]) inside the
 /// caller's transaction, as appending the records one by one would, but with one head lock
-/// and one head update per chain, and each chain's inserts pipelined (tokio-postgres
-/// sends them in order on the one connection, so `seq` still grows along the chain).
+/// and one head update per chain, and one multi-row insert per chain
+/// (inserted in chain order, so `seq` still grows along the chain).
 pub(crate) async fn write_audits(
     tx: &Transaction<'_>,
     records: &[NewAuditRecord],
@@ -43,10 +42,19 @@ pub(crate) async fn write_audits(
         .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = $1 FOR UPDATE")
         .await
         .map_err(db)?;
+    // One statement per chain, however many records: a batch of reads costs the server
+    // one insert to plan and execute instead of one per read. Rows are inserted in
+    // array order, so `seq` grows along the chain.
     let insert = tx
         .prepare_cached(
             "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+             SELECT id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])
+                  WITH ORDINALITY
+                  AS r(id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash, n)
+             ORDER BY n
+             RETURNING seq",
         )
         .await
         .map_err(db)?;
@@ -73,32 +81,30 @@ pub(crate) async fn write_audits(
             links.push((prev, hash.clone()));
             prev = hash;
         }
-        let params: Vec<[&(dyn ToSql + Sync); 11]> = group
-            .iter()
-            .zip(&links)
-            .map(|(f, (prev, hash))| {
-                [
-                    &f.id as &(dyn ToSql + Sync),
-                    &f.vault_id,
-                    &f.at_ms,
-                    &f.key_id,
-                    &f.account_id,
-                    &f.action,
-                    &f.target,
-                    &f.outcome,
-                    &f.ip,
-                    prev,
-                    hash,
-                ]
-            })
-            .collect();
-        let inserts = params.iter().map(|p| tx.query_one(&insert, p));
-        let rows = futures_util::future::try_join_all(inserts)
+        let ids: Vec<&str> = group.iter().map(|f| f.id).collect();
+        let vaults: Vec<Option<&str>> = group.iter().map(|f| f.vault_id).collect();
+        let ats: Vec<i64> = group.iter().map(|f| f.at_ms).collect();
+        let keys: Vec<Option<&str>> = group.iter().map(|f| f.key_id).collect();
+        let accounts: Vec<Option<&str>> = group.iter().map(|f| f.account_id).collect();
+        let actions: Vec<&str> = group.iter().map(|f| f.action).collect();
+        let targets: Vec<Option<&str>> = group.iter().map(|f| f.target).collect();
+        let outcomes: Vec<&str> = group.iter().map(|f| f.outcome).collect();
+        let ips: Vec<Option<&str>> = group.iter().map(|f| f.ip).collect();
+        let prevs: Vec<&[u8]> = links.iter().map(|(p, _)| p.as_slice()).collect();
+        let hashes: Vec<&[u8]> = links.iter().map(|(_, h)| h.as_slice()).collect();
+        let rows = tx
+            .query(
+                &insert,
+                &[
+                    &ids, &vaults, &ats, &keys, &accounts, &actions, &targets, &outcomes, &ips,
+                    &prevs, &hashes,
+                ],
+            )
             .await
             .map_err(db)?;
         let mut last_seq = 0i64;
         for row in &rows {
-            last_seq = get(row, 0)?;
+            last_seq = last_seq.max(get(row, 0)?);
         }
         let count = i64::try_from(group.len()).map_err(StoreError::backend)?;
         tx.execute(&advance, &[&chain, &(length + count), &last_seq, &prev])
