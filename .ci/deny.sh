@@ -51,5 +51,10 @@ mkdir -p "$db/.git"
 ln -s "$(cd "$SNAPSHOT" && pwd)/crates" "$db/crates"
 touch -d "$snapshot_date" "$db/.git/FETCH_HEAD"
 
+# cargo-deny runs `cargo metadata --offline`, which needs every locked crate in the local
+# registry, including those of other platforms (windows-sys, ...) that no build here
+# downloads: fetch them first (package registries are reachable; no-op once cached).
+cargo fetch --locked --quiet
+
 echo "advisory database: $(head -c 200 "$SNAPSHOT/SNAPSHOT.txt")"
 TOKENWARDEN_ADVISORY_DBS=$dbs "$deny" --offline --locked --color never check --show-stats --hide-inclusion-graph
