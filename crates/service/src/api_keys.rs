@@ -64,7 +64,7 @@ pub struct CreatedApiKey {
 pub struct KeyAndConnection {
     caller: Caller,
     /// The connection id asked for and its row, read with the key.
-    pub(crate) prefetched: Option<(ConnectionId, Option<ConnectionForToken>)>,
+    prefetched: Option<(ConnectionId, Option<ConnectionForToken>)>,
 }
 
 impl KeyAndConnection {
@@ -128,20 +128,19 @@ impl Services {
 
     /// [`Services::authenticate`], reading the connection the request names in the same
     /// query as the key (the token call's hot path). The connection row is used only
-    /// once the key has passed, and only by [`Services::token_prefetched`].
+    /// once the key has passed, and only by [`Services::token`].
     pub async fn authenticate_with_connection(
         &self,
         presented: &str,
         connection: Option<&ConnectionId>,
     ) -> ServiceResult<KeyAndConnection> {
-        let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
         let Some(id) = connection else {
-            let row = self.store.api_key_auth(key.id()).await?;
             return Ok(KeyAndConnection {
-                caller: self.admit(&key, row)?,
+                caller: self.authenticate(presented).await?,
                 prefetched: None,
             });
         };
+        let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
         let (row, connection) = match self
             .store
             .api_key_auth_with_connection(key.id(), id)

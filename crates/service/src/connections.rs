@@ -304,21 +304,10 @@ impl Services {
     }
 
     /// `GET /v1/connections/{id}/token`: refreshes first when the token expires within
-    /// the skew (or `min_ttl`), or when forced.
-    pub async fn token(
-        &self,
-        caller: &Caller,
-        id: &ConnectionId,
-        options: TokenOptions,
-        ctx: &RequestContext,
-    ) -> ServiceResult<TokenView> {
-        self.token_read(caller, id, None, options, ctx).await
-    }
-
-    /// [`Services::token`] for a caller authenticated with
-    /// [`Services::authenticate_with_connection`]: the connection row read with the key
+    /// the skew (or `min_ttl`), or when forced. The caller comes from
+    /// [`Services::authenticate_with_connection`]; the connection row read with its key
     /// is used instead of a second read.
-    pub async fn token_prefetched(
+    pub async fn token(
         &self,
         auth: KeyAndConnection,
         id: &ConnectionId,
@@ -326,17 +315,7 @@ impl Services {
         ctx: &RequestContext,
     ) -> ServiceResult<TokenView> {
         let (caller, prefetched) = auth.take_connection(id);
-        self.token_read(&caller, id, prefetched, options, ctx).await
-    }
-
-    async fn token_read(
-        &self,
-        caller: &Caller,
-        id: &ConnectionId,
-        prefetched: Option<Option<ConnectionForToken>>,
-        options: TokenOptions,
-        ctx: &RequestContext,
-    ) -> ServiceResult<TokenView> {
+        let caller = &caller;
         caller.require(Role::Read)?;
         let (dek, row) = self.usable_connection_read(caller, id, prefetched).await?;
         let (set, refreshed) = self

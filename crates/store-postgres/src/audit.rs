@@ -74,12 +74,13 @@ pub(crate) async fn write_audits(
         tx.execute(&ensure, &[&chain, &genesis]).await.map_err(db)?;
         let head = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
         let length: i64 = get(&head, 0)?;
-        let mut prev: Vec<u8> = get(&head, 1)?;
-        let mut links = Vec::with_capacity(group.len());
+        // The head's hash, then each record's: record i links [i] to [i + 1].
+        let mut chained: Vec<Vec<u8>> = Vec::with_capacity(group.len() + 1);
+        chained.push(get(&head, 1)?);
         for f in group {
-            let hash = audit_hash(&prev, f).to_vec();
-            links.push((prev, hash.clone()));
-            prev = hash;
+            let prev = chained.last().map_or(&[][..], Vec::as_slice);
+            let hash = audit_hash(prev, f).to_vec();
+            chained.push(hash);
         }
         let ids: Vec<&str> = group.iter().map(|f| f.id).collect();
         let vaults: Vec<Option<&str>> = group.iter().map(|f| f.vault_id).collect();
@@ -90,8 +91,9 @@ pub(crate) async fn write_audits(
         let targets: Vec<Option<&str>> = group.iter().map(|f| f.target).collect();
         let outcomes: Vec<&str> = group.iter().map(|f| f.outcome).collect();
         let ips: Vec<Option<&str>> = group.iter().map(|f| f.ip).collect();
-        let prevs: Vec<&[u8]> = links.iter().map(|(p, _)| p.as_slice()).collect();
-        let hashes: Vec<&[u8]> = links.iter().map(|(_, h)| h.as_slice()).collect();
+        let prevs: Vec<&[u8]> = chained[..group.len()].iter().map(Vec::as_slice).collect();
+        let hashes: Vec<&[u8]> = chained[1..].iter().map(Vec::as_slice).collect();
+        let head_hash = chained.last().map_or(&[][..], Vec::as_slice);
         let rows = tx
             .query(
                 &insert,
@@ -107,9 +109,12 @@ pub(crate) async fn write_audits(
             last_seq = last_seq.max(get(row, 0)?);
         }
         let count = i64::try_from(group.len()).map_err(StoreError::backend)?;
-        tx.execute(&advance, &[&chain, &(length + count), &last_seq, &prev])
-            .await
-            .map_err(db)?;
+        tx.execute(
+            &advance,
+            &[&chain, &(length + count), &last_seq, &head_hash],
+        )
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! [`Store`] on PostgreSQL: accounts, vaults, keys and the audit log (the OAuth
 //! tables are in [`crate::oauth`]).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
@@ -337,12 +339,9 @@ impl Store for PgStore {
     }
 
     async fn api_key_auth(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyAuthRecord>> {
-        let row = self
-            .query_opt(
-                &format!("SELECT {KEY_AUTH_COLUMNS} FROM api_keys k WHERE k.id = $1"),
-                &[&id.as_str()],
-            )
-            .await?;
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {KEY_AUTH_COLUMNS} FROM api_keys k WHERE k.id = $1"));
+        let row = self.query_opt(&SQL, &[&id.as_str()]).await?;
         row.map(|r| key_auth_record(id, &r)).transpose()
     }
 

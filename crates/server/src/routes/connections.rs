@@ -251,10 +251,11 @@ pub async fn get_token(
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Token>> {
     // The key and the connection in one read; a malformed id still answers 401 before
-    // 400, as on every route.
+    // its 404, as on every route.
+    let id = connection_id(&id);
     let auth = state
         .services
-        .authenticate_with_connection(&key, ConnectionId::parse(&id).ok().as_ref())
+        .authenticate_with_connection(&key, id.as_ref().ok())
         .await?;
     auth.caller().require(Role::Read)?;
     let Query(query) = query.map_err(|_| {
@@ -263,10 +264,10 @@ pub async fn get_token(
     if query.min_ttl.is_some_and(|t| t > 86_400) {
         return Err(ApiError::invalid("min_ttl must be at most 86400 seconds"));
     }
-    let id = connection_id(&id)?;
+    let id = id?;
     let view = state
         .services
-        .token_prefetched(
+        .token(
             auth,
             &id,
             TokenOptions {
