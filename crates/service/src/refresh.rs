@@ -48,13 +48,16 @@ type LocalLock = tokio::sync::Mutex<RecentOutcome>;
 
 /// What the last refresh under a local lock left for the callers queued behind it.
 #[derive(Debug, Default)]
-pub(crate) struct RecentOutcome {
+pub(crate) enum RecentOutcome {
+    #[default]
+    Nothing,
     /// A transient failure at the version it was tried on: callers queued behind a
     /// failing refresh share its answer instead of each running the whole retry cycle
     /// against a struggling provider.
-    failure: Option<RecentFailure>,
+    Failed(RecentFailure),
     /// A success: the row as committed, for callers that saw the version it replaced.
-    success: Option<RecentSuccess>,
+    /// Boxed: a connection row is large, and most locks never hold one.
+    Refreshed(Box<RecentSuccess>),
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +125,7 @@ impl Services {
             .refresh_locks
             .get((caller.vault_id.to_string(), row.connection.id.to_string()));
         let mut local = lock.lock().await;
-        if let Some(done) = local.success.as_ref()
+        if let RecentOutcome::Refreshed(done) = &*local
             && done.from_version == seen_version
             && done.at.elapsed() < OUTCOME_SHARING
         {
@@ -155,7 +158,7 @@ impl Services {
             if Self::app_is_blocked(&current) {
                 return Err(ServiceError::AppBlocked);
             }
-            if let Some(failure) = local.failure.as_ref()
+            if let RecentOutcome::Failed(failure) = &*local
                 && failure.version == c.version
                 && failure.at.elapsed() < OUTCOME_SHARING
             {
@@ -173,23 +176,19 @@ impl Services {
                 let version = c.version;
                 let result = self.refresh_as_owner(caller, current, &owner, ctx).await;
                 *local = match &result {
-                    Err(ServiceError::ProviderUnavailable { retry_after_secs }) => RecentOutcome {
-                        failure: Some(RecentFailure {
+                    Err(ServiceError::ProviderUnavailable { retry_after_secs }) => {
+                        RecentOutcome::Failed(RecentFailure {
                             at: std::time::Instant::now(),
                             version,
                             retry_after_secs: *retry_after_secs,
-                        }),
-                        success: None,
-                    },
-                    Ok((_, row)) => RecentOutcome {
-                        failure: None,
-                        success: row.clone().map(|row| RecentSuccess {
-                            at: std::time::Instant::now(),
-                            from_version: version,
-                            row,
-                        }),
-                    },
-                    Err(_) => RecentOutcome::default(),
+                        })
+                    }
+                    Ok((_, Some(row))) => RecentOutcome::Refreshed(Box::new(RecentSuccess {
+                        at: std::time::Instant::now(),
+                        from_version: version,
+                        row: row.clone(),
+                    })),
+                    Ok((_, None)) | Err(_) => RecentOutcome::Nothing,
                 };
                 return result.map(|(set, _)| (set, true));
             }

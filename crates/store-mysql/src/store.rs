@@ -476,12 +476,6 @@ impl Store for MysqlStore {
         .map(drop)
     }
 
-    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
-        write_tx!(self, tx => {
-            write_audit(&mut tx, &record).await?;
-        })
-    }
-
     async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
         tokenwarden_store::audit::lock_order(&mut records);
         write_tx!(self, tx => {

@@ -401,13 +401,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db)?;
-        write_audit(&tx, &record).await?;
-        tx.commit().await.map_err(db)
-    }
-
     async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
         tokenwarden_store::audit::lock_order(&mut records);
         let mut c = self.client().await?;

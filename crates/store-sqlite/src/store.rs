@@ -519,16 +519,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
-        self.pool
-            .write(move |conn| {
-                let tx = conn.savepoint().map_err(db)?;
-                write_audit(&tx, &record)?;
-                tx.commit().map_err(db)
-            })
-            .await
-    }
-
     async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
         tokenwarden_store::audit::lock_order(&mut records);
         self.pool

@@ -94,8 +94,10 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
 
     /// Appends a record to its chain (see [`audit`]): every method that takes a
-    /// `NewAuditRecord` appends it the same way, in its own transaction.
-    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()>;
+    /// `NewAuditRecord` appends it the same way, in its own transaction. A batch of one.
+    async fn append_audit(&self, record: NewAuditRecord) -> StoreResult<()> {
+        self.append_audits(vec![record]).await
+    }
     /// Appends many records in one transaction: all of them or none. Records of one
     /// chain keep the order given; chains are locked in [`audit::lock_order`], so two
     /// processes appending batches that share chains cannot deadlock. This is the
