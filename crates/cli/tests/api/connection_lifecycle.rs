@@ -2,7 +2,7 @@
 //! provider (and what happens when it fails).
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokenwarden_fake_provider::ClientAuthPolicy;
 use tokenwarden_server::Clock;
 
@@ -85,14 +85,26 @@ async fn an_imported_connection_is_listed_read_and_refreshed_with_its_refresh_to
     )
     .await
     .expect_json(StatusCode::OK);
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, vec!["seed", "imported"]);
-    assert_eq!(list[1], created);
+    // Listed by creation time, then id: "seed" first unless both were created in the
+    // same millisecond, when "imported" sorts first by id.
+    let entries = list.as_array().unwrap();
+    let order = |c: &Value| {
+        (
+            chrono::DateTime::parse_from_rfc3339(c["created_at"].as_str().unwrap()).unwrap(),
+            c["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert!(
+        entries.windows(2).all(|w| order(&w[0]) < order(&w[1])),
+        "{list}"
+    );
+    let mut ids: Vec<&str> = entries.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["imported", "seed"]);
+    assert_eq!(
+        entries.iter().find(|c| c["id"] == "imported"),
+        Some(&created)
+    );
 
     let token = env.token("imported", "").await.expect_json(StatusCode::OK);
     assert_eq!(token["access_token"], grant.access_token.clone().unwrap());
