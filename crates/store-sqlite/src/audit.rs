@@ -13,40 +13,79 @@ const AUDIT_COLUMNS: &str =
 /// Appends `a` to its chain. Runs inside the caller's write transaction; SQLite's one
 /// writer serialises appends, so reading the head and writing it back cannot race.
 pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
-    let fields = AuditFields::of_new(a);
-    append(conn, &fields)
+    write_audits(conn, std::slice::from_ref(a))
 }
 
-fn append(conn: &Connection, f: &AuditFields<'_>) -> Result<(), StoreError> {
-    let chain = f.chain();
-    let head: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT length, hash FROM audit_heads WHERE chain = ?1")
+/// Appends `records` in order, each to its chain. A chain's head is read once and
+/// written once however many of its records the batch holds (the group commit of the
+/// read path puts many records of one vault in one batch).
+pub(crate) fn write_audits(
+    conn: &Connection,
+    records: &[NewAuditRecord],
+) -> Result<(), StoreError> {
+    // Heads read or advanced by this batch: (chain, length, last seq, hash).
+    let mut heads: Vec<(&str, i64, i64, Vec<u8>)> = Vec::new();
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db)?;
+    for record in records {
+        let f = AuditFields::of_new(record);
+        let chain = f.chain();
+        let at = match heads.iter().position(|h| h.0 == chain) {
+            Some(at) => at,
+            None => {
+                let (length, seq, hash) = read_head(conn, chain)?;
+                heads.push((chain, length, seq, hash));
+                heads.len() - 1
+            }
+        };
+        let head = &mut heads[at];
+        let hash = audit_hash(&head.3, &f);
+        insert
+            .execute(params![
+                f.id,
+                f.vault_id,
+                f.at_ms,
+                f.key_id,
+                f.account_id,
+                f.action,
+                f.target,
+                f.outcome,
+                f.ip,
+                head.3.as_slice(),
+                hash.as_slice(),
+            ])
+            .map_err(db)?;
+        *head = (chain, head.1 + 1, conn.last_insert_rowid(), hash.to_vec());
+    }
+    let mut write_head = conn
+        .prepare_cached(
+            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (chain) DO UPDATE SET length = excluded.length, last_seq = excluded.last_seq, hash = excluded.hash",
+        )
+        .map_err(db)?;
+    for (chain, length, seq, hash) in &heads {
+        write_head
+            .execute(params![chain, length, seq, hash.as_slice()])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// A chain's length, last `seq` and hash; the genesis hash for a new chain. (A
+/// damaged head is chained from as it is: `audit verify` reports it, reads go on.)
+fn read_head(conn: &Connection, chain: &str) -> Result<(i64, i64, Vec<u8>), StoreError> {
+    let head = conn
+        .prepare_cached("SELECT length, last_seq, hash FROM audit_heads WHERE chain = ?1")
         .and_then(|mut st| {
-            st.query_row([chain], |r| Ok((r.get(0)?, r.get(1)?)))
+            st.query_row([chain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
         })
         .map_err(db)?;
-    let (length, prev) = head.unwrap_or((0, GENESIS.to_vec()));
-    let hash = audit_hash(&prev, f);
-    conn.prepare_cached(
-        "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            f.id, f.vault_id, f.at_ms, f.key_id, f.account_id, f.action, f.target, f.outcome,
-            f.ip, prev, hash.as_slice(),
-        ])
-    })
-    .map_err(db)?;
-    let seq = conn.last_insert_rowid();
-    conn.prepare_cached(
-        "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (chain) DO UPDATE SET length = excluded.length, last_seq = excluded.last_seq, hash = excluded.hash",
-    )
-    .and_then(|mut st| st.execute(params![chain, length + 1, seq, hash.as_slice()]))
-    .map_err(db)?;
-    Ok(())
+    Ok(head.unwrap_or((0, 0, GENESIS.to_vec())))
 }
 
 /// Migration hook: chains the records written before the chain existed, in `seq`

@@ -1,5 +1,7 @@
 //! SQL of providers, apps, connect sessions and connections.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokenwarden_domain::{AppKey, ConnectSessionId, ConnectionId, VaultId};
@@ -472,17 +474,21 @@ pub(crate) fn connection_for_token(
     vault: &str,
     id: &str,
 ) -> Result<Option<ConnectionForToken>, StoreError> {
-    let sql = format!(
-        "SELECT {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
-         FROM connections c
-         JOIN apps a ON a.id = c.app_id
-         JOIN vaults v ON v.id = c.vault_id
-         LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
-         WHERE c.vault_id = ?1 AND c.id = ?2"
-    );
+    // Built once: this is every token read's query, and the statement cache is keyed
+    // by its text.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CONNECTION_COLUMNS}, {APP_COLUMNS}, v.sealing_private_key, v.dek_key_id, p.spec
+             FROM connections c
+             JOIN apps a ON a.id = c.app_id
+             JOIN vaults v ON v.id = c.vault_id
+             LEFT JOIN providers p ON p.vault_id = a.vault_id AND p.key = a.provider_key
+             WHERE c.vault_id = ?1 AND c.id = ?2"
+        )
+    });
     let base = CONNECTION_COLUMN_COUNT + APP_COLUMN_COUNT;
     let row = conn
-        .prepare_cached(&sql)
+        .prepare_cached(&SQL)
         .and_then(|mut st| {
             st.query_row([vault, id], |r| {
                 Ok((

@@ -106,6 +106,8 @@ fn spawn_writer(mut conn: Connection, jobs: Receiver<WriteJob>) -> Result<(), St
         .name("sqlite-writer".into())
         .spawn(move || {
             let mut batch = Vec::with_capacity(MAX_BATCH);
+            // What `configure` set; the pragma runs only when a batch needs the other.
+            let mut synchronous = Some(Durability::Full);
             // Ends when every sender is gone, i.e. when the store is dropped.
             while let Ok(first) = jobs.recv() {
                 batch.push(first);
@@ -114,26 +116,42 @@ fn spawn_writer(mut conn: Connection, jobs: Receiver<WriteJob>) -> Result<(), St
                 {
                     batch.push(next);
                 }
-                write_batch(&mut conn, batch.drain(..));
+                write_batch(&mut conn, batch.drain(..), &mut synchronous);
             }
         })
         .map(|_| ())
         .map_err(StoreError::backend)
 }
 
-/// Runs `batch` in one transaction and tells each write how it ended.
-fn write_batch(conn: &mut Connection, batch: std::vec::Drain<'_, WriteJob>) {
-    let full = batch
+/// Runs `batch` in one transaction and tells each write how it ended. `synchronous`
+/// is the connection's current setting (`None`: unknown, set it again).
+fn write_batch(
+    conn: &mut Connection,
+    batch: std::vec::Drain<'_, WriteJob>,
+    synchronous: &mut Option<Durability>,
+) {
+    let wanted = if batch
         .as_slice()
         .iter()
-        .any(|j| j.durability == Durability::Full);
-    // The setting applies to the next commit; if it cannot be set, FULL stays.
-    let synchronous = if full { "FULL" } else { "NORMAL" };
-    if conn
-        .pragma_update(None, "synchronous", synchronous)
-        .is_err()
+        .any(|j| j.durability == Durability::Full)
     {
-        let _ = conn.pragma_update(None, "synchronous", "FULL");
+        Durability::Full
+    } else {
+        Durability::Relaxed
+    };
+    // The setting applies to the next commit; if it cannot be set, FULL stays.
+    if *synchronous != Some(wanted) {
+        let value = match wanted {
+            Durability::Full => "FULL",
+            Durability::Relaxed => "NORMAL",
+        };
+        *synchronous = match conn.pragma_update(None, "synchronous", value) {
+            Ok(()) => Some(wanted),
+            Err(_) => conn
+                .pragma_update(None, "synchronous", "FULL")
+                .ok()
+                .map(|()| Durability::Full),
+        };
     }
     // If the transaction cannot even begin (another process held the write lock past
     // the busy timeout), each write runs on its own, its savepoint its transaction.

@@ -524,9 +524,7 @@ impl Store for SqliteStore {
         self.pool
             .write(move |conn| {
                 let tx = conn.savepoint().map_err(db)?;
-                for record in &records {
-                    write_audit(&tx, record)?;
-                }
+                audit::write_audits(&tx, &records)?;
                 tx.commit().map_err(db)
             })
             .await
