@@ -23,8 +23,8 @@ pub(crate) fn write_audits(
     conn: &Connection,
     records: &[NewAuditRecord],
 ) -> Result<(), StoreError> {
-    // Heads read or advanced by this batch: (chain, length, last seq, hash).
-    let mut heads: Vec<(&str, i64, i64, Vec<u8>)> = Vec::new();
+    // The heads this batch read, advanced in memory and written back at the end.
+    let mut heads: Vec<Head<'_>> = Vec::new();
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO audit_log (id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash)
@@ -34,16 +34,15 @@ pub(crate) fn write_audits(
     for record in records {
         let f = AuditFields::of_new(record);
         let chain = f.chain();
-        let at = match heads.iter().position(|h| h.0 == chain) {
+        let at = match heads.iter().position(|h| h.chain == chain) {
             Some(at) => at,
             None => {
-                let (length, seq, hash) = read_head(conn, chain)?;
-                heads.push((chain, length, seq, hash));
+                heads.push(read_head(conn, chain)?);
                 heads.len() - 1
             }
         };
         let head = &mut heads[at];
-        let hash = audit_hash(&head.3, &f);
+        let hash = audit_hash(&head.hash, &f);
         insert
             .execute(params![
                 f.id,
@@ -55,11 +54,13 @@ pub(crate) fn write_audits(
                 f.target,
                 f.outcome,
                 f.ip,
-                head.3.as_slice(),
+                head.hash.as_slice(),
                 hash.as_slice(),
             ])
             .map_err(db)?;
-        *head = (chain, head.1 + 1, conn.last_insert_rowid(), hash.to_vec());
+        head.length += 1;
+        head.last_seq = conn.last_insert_rowid();
+        head.hash = hash.to_vec();
     }
     let mut write_head = conn
         .prepare_cached(
@@ -67,17 +68,25 @@ pub(crate) fn write_audits(
              ON CONFLICT (chain) DO UPDATE SET length = excluded.length, last_seq = excluded.last_seq, hash = excluded.hash",
         )
         .map_err(db)?;
-    for (chain, length, seq, hash) in &heads {
+    for h in &heads {
         write_head
-            .execute(params![chain, length, seq, hash.as_slice()])
+            .execute(params![h.chain, h.length, h.last_seq, h.hash.as_slice()])
             .map_err(db)?;
     }
     Ok(())
 }
 
-/// A chain's length, last `seq` and hash; the genesis hash for a new chain. (A
-/// damaged head is chained from as it is: `audit verify` reports it, reads go on.)
-fn read_head(conn: &Connection, chain: &str) -> Result<(i64, i64, Vec<u8>), StoreError> {
+/// A chain's head as a batch advances it.
+struct Head<'a> {
+    chain: &'a str,
+    length: i64,
+    last_seq: i64,
+    hash: Vec<u8>,
+}
+
+/// A chain's stored head; the genesis hash for a new chain. (A damaged head is chained
+/// from as it is: `audit verify` reports it, reads go on.)
+fn read_head<'a>(conn: &Connection, chain: &'a str) -> Result<Head<'a>, StoreError> {
     let head = conn
         .prepare_cached("SELECT length, last_seq, hash FROM audit_heads WHERE chain = ?1")
         .and_then(|mut st| {
@@ -85,7 +94,13 @@ fn read_head(conn: &Connection, chain: &str) -> Result<(i64, i64, Vec<u8>), Stor
                 .optional()
         })
         .map_err(db)?;
-    Ok(head.unwrap_or((0, 0, GENESIS.to_vec())))
+    let (length, last_seq, hash) = head.unwrap_or((0, 0, GENESIS.to_vec()));
+    Ok(Head {
+        chain,
+        length,
+        last_seq,
+        hash,
+    })
 }
 
 /// Migration hook: chains the records written before the chain existed, in `seq`
