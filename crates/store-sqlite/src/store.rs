@@ -748,9 +748,8 @@ impl Store for SqliteStore {
         vault: &VaultId,
         id: &ConnectionId,
     ) -> StoreResult<Option<ConnectionForToken>> {
-        let (vault, id) = connection_key(vault, id);
         self.pool
-            .read_now(|c| oauth::connection_for_token(c, &vault, &id))
+            .read_now(|c| oauth::connection_for_token(c, vault.as_str(), id.as_str()))
     }
 
     async fn rewrap_tokens(
