@@ -36,6 +36,10 @@ pub struct Args {
     /// Readers of the refresh storm.
     #[arg(long, default_value_t = 1000)]
     pub storm_readers: usize,
+    /// Refresh storms (each on a connection of its own, A B A B with the same reads of a
+    /// connection that needs no refresh); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub storm_rounds: usize,
     /// The fake provider's token-endpoint latency during the storm, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub provider_latency_ms: u64,
@@ -66,6 +70,7 @@ impl Args {
             self.rounds = 1;
             self.duration = 1;
             self.storm_readers = self.storm_readers.min(100);
+            self.storm_rounds = 1;
         }
         if self.postgres.is_none() {
             self.postgres = [

@@ -126,6 +126,28 @@ async fn prepare(
     })
 }
 
+/// The server's RSS once it has settled after the load, and how long after the load it
+/// last fell: sampled every 250 ms until it has not fallen (by 256 KiB or more) for 3 s,
+/// or for at most 20 s. An allocator returns freed memory to the system over time, not
+/// at once; the resting size is the figure, not a snapshot taken mid-way.
+async fn settled_rss(server: &Server) -> Result<(Rss, Duration)> {
+    let started = std::time::Instant::now();
+    let mut low = server.rss_kib()?;
+    let mut fell_at = started;
+    while started.elapsed() < Duration::from_secs(20) && fell_at.elapsed() < Duration::from_secs(3)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = server.rss_kib()?;
+        if now.now_kib + 256 <= low.now_kib {
+            fell_at = std::time::Instant::now();
+        }
+        if now.now_kib < low.now_kib {
+            low = now;
+        }
+    }
+    Ok((low, fell_at - started))
+}
+
 /// Samples a process's RSS every 100 ms while a round runs; keeps the largest.
 struct RssSampler {
     stop: Arc<AtomicBool>,
@@ -212,14 +234,15 @@ async fn bench_backend(
     };
 
     eprintln!(
-        "  refresh storm: {} concurrent reads of one expiring connection, provider latency {} ms ...",
-        args.storm_readers, args.provider_latency_ms
+        "  refresh storm: {} concurrent reads of one expiring connection, provider latency {} ms, {} storms ...",
+        args.storm_readers, args.provider_latency_ms, args.storm_rounds
     );
     let storm = storm::run(
         &main.api,
         &main.vault,
         args.storm_readers,
         Duration::from_millis(args.provider_latency_ms),
+        args.storm_rounds.max(1),
     )
     .await?;
 
@@ -229,13 +252,13 @@ async fn bench_backend(
         None
     };
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = main.server.rss_kib()?;
+    let (after, settled_after) = settled_rss(&main.server).await?;
     let report = BackendReport {
         backend,
         ready_after: main.server.ready_after,
         idle_after_start: main.idle_after_start,
         idle_after_load: after,
+        settled_after,
         rss_under_load_kib: rss_under_load,
         connections: args.connections,
         import: main.import,

@@ -16,18 +16,48 @@ use crate::api::{Api, Vault};
 const CLIENT_ID: &str = "bench-fake-client";
 const CLIENT_SECRET: &str = "bench-fake-client-secret";
 
+/// Every storm of one run, each beside the same number of reads that need no refresh.
 #[derive(Debug, Clone)]
 pub struct Storm {
     pub readers: usize,
     pub provider_latency: Duration,
+    pub rounds: Vec<StormRound>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StormRound {
     pub provider_refreshes: u64,
     /// From the first request sent to the last answer received.
     pub total: Duration,
     /// The same number of concurrent reads of a connection that needs no refresh, on
-    /// the same warm connections: what the storm would cost without any refresh.
+    /// the same warm connections, just before: what the storm would cost without any
+    /// refresh.
     pub plain_reads: Duration,
     pub ok: usize,
     pub distinct_tokens: usize,
+}
+
+impl StormRound {
+    /// The storm's time beyond the provider's latency.
+    pub fn over(&self, latency: Duration) -> Duration {
+        self.total.saturating_sub(latency)
+    }
+}
+
+impl Storm {
+    /// The median round by time beyond the provider's latency.
+    pub fn median(&self) -> Option<&StormRound> {
+        let mut sorted: Vec<&StormRound> = self.rounds.iter().collect();
+        sorted.sort_by_key(|r| r.over(self.provider_latency));
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// The median of the no-refresh comparisons.
+    pub fn median_plain_reads(&self) -> Option<Duration> {
+        let mut plain: Vec<Duration> = self.rounds.iter().map(|r| r.plain_reads).collect();
+        plain.sort();
+        plain.get(plain.len() / 2).copied()
+    }
 }
 
 /// A client whose pool holds `n` open connections to the server, so the storm measures
@@ -66,7 +96,15 @@ async fn read_all(
     Ok((elapsed, answers.into_iter().collect::<Result<Vec<_>>>()?))
 }
 
-pub async fn run(api: &Api, vault: &Vault, readers: usize, latency: Duration) -> Result<Storm> {
+/// `rounds` storms, each on a connection of its own and each just after the same
+/// number of reads of a connection that needs no refresh (A B A B).
+pub async fn run(
+    api: &Api,
+    vault: &Vault,
+    readers: usize,
+    latency: Duration,
+    rounds: usize,
+) -> Result<Storm> {
     let provider = FakeProvider::start(FakeProviderConfig::with_client(ClientRegistration::new(
         CLIENT_ID,
         CLIENT_SECRET,
@@ -95,57 +133,61 @@ pub async fn run(api: &Api, vault: &Vault, readers: usize, latency: Duration) ->
     )
     .await?;
 
-    // A whole connect flow whose access token expires in 30 s: inside the 60 s skew, so
-    // the next read refreshes it. A second connection is connected fresh, for the
-    // no-refresh comparison.
-    provider.set_quirks(Quirks {
-        expires_in_override: Some(30),
-        ..Quirks::default()
-    });
-    connect(api, vault, "storm").await?;
-    provider.set_quirks(Quirks::default());
+    // Connected through the whole flow with a fresh token: the no-refresh comparison.
     connect(api, vault, "calm").await?;
 
     let client = warm_client(&api.base_url, readers).await?;
     // The first read of a connection made by the callback re-encrypts its sealed token
     // set; do that for `calm` before measuring.
-    read_all(
-        &client,
-        &format!("{}/v1/connections/calm/token", api.base_url),
-        &vault.read_key,
-        1,
-    )
-    .await?;
-    let (plain_reads, _) = read_all(
-        &client,
-        &format!("{}/v1/connections/calm/token", api.base_url),
-        &vault.read_key,
-        readers,
-    )
-    .await?;
+    let calm = format!("{}/v1/connections/calm/token", api.base_url);
+    read_all(&client, &calm, &vault.read_key, 1).await?;
 
-    provider.set_token_latency(latency);
-    provider.reset_counters();
-    let (total, answers) = read_all(
-        &client,
-        &format!("{}/v1/connections/storm/token", api.base_url),
-        &vault.read_key,
-        readers,
-    )
-    .await?;
-    let distinct: HashSet<String> = answers
-        .iter()
-        .filter_map(|a| a["access_token"].as_str().map(str::to_owned))
-        .collect();
-    let storm = Storm {
+    let mut storm = Storm {
         readers,
         provider_latency: latency,
-        provider_refreshes: provider.refresh_calls(),
-        total,
-        plain_reads,
-        ok: answers.len(),
-        distinct_tokens: distinct.len(),
+        rounds: Vec::with_capacity(rounds),
     };
+    for round in 1..=rounds {
+        // A connection of its own for each storm, its access token expiring in 30 s:
+        // inside the 60 s refresh skew, so the next read refreshes it.
+        let id = format!("storm{round}");
+        provider.set_token_latency(Duration::ZERO);
+        provider.set_quirks(Quirks {
+            expires_in_override: Some(30),
+            ..Quirks::default()
+        });
+        connect(api, vault, &id).await?;
+        provider.set_quirks(Quirks::default());
+
+        let (plain_reads, _) = read_all(&client, &calm, &vault.read_key, readers).await?;
+        provider.set_token_latency(latency);
+        provider.reset_counters();
+        let (total, answers) = read_all(
+            &client,
+            &format!("{}/v1/connections/{id}/token", api.base_url),
+            &vault.read_key,
+            readers,
+        )
+        .await?;
+        let distinct: HashSet<String> = answers
+            .iter()
+            .filter_map(|a| a["access_token"].as_str().map(str::to_owned))
+            .collect();
+        let r = StormRound {
+            provider_refreshes: provider.refresh_calls(),
+            total,
+            plain_reads,
+            ok: answers.len(),
+            distinct_tokens: distinct.len(),
+        };
+        eprintln!(
+            "  storm {round}: provider calls {}, total - latency {:>6.1} ms; the same reads, no refresh due {:>6.1} ms",
+            r.provider_refreshes,
+            r.over(latency).as_secs_f64() * 1e3,
+            r.plain_reads.as_secs_f64() * 1e3
+        );
+        storm.rounds.push(r);
+    }
     provider.shutdown().await;
     Ok(storm)
 }
