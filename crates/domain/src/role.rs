@@ -19,10 +19,18 @@ pub enum Role {
     Read,
     /// Proxy calls and metadata; never the token itself.
     Proxy,
+    /// List connections and refresh them; never the token: for a background refresher.
+    Refresh,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Connect, Role::Read, Role::Proxy];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Connect,
+        Role::Read,
+        Role::Proxy,
+        Role::Refresh,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,6 +38,7 @@ impl Role {
             Role::Connect => "connect",
             Role::Read => "read",
             Role::Proxy => "proxy",
+            Role::Refresh => "refresh",
         }
     }
 
@@ -39,6 +48,7 @@ impl Role {
             Role::Connect => 2,
             Role::Read => 4,
             Role::Proxy => 8,
+            Role::Refresh => 16,
         }
     }
 }
@@ -51,9 +61,10 @@ impl FromStr for Role {
             "connect" => Ok(Role::Connect),
             "read" => Ok(Role::Read),
             "proxy" => Ok(Role::Proxy),
+            "refresh" => Ok(Role::Refresh),
             _ => Err(ParseError::new(
                 "role",
-                "must be one of admin, connect, read, proxy",
+                "must be one of admin, connect, read, proxy, refresh",
             )),
         }
     }
@@ -175,6 +186,9 @@ mod tests {
         let r = Roles::from_roles(&[Role::Proxy, Role::Read, Role::Read]).unwrap();
         assert_eq!(r.to_list(), "read,proxy");
         assert_eq!(Roles::parse_list("read,proxy").unwrap(), r);
+        let refresh = Roles::parse_list("refresh").unwrap();
+        assert!(refresh.allows(Role::Refresh) && !refresh.allows(Role::Read));
+        assert_eq!(refresh.to_list(), "refresh");
         assert!(Roles::parse_list("").is_err());
         assert!(Roles::parse_list("root").is_err());
         assert!(Roles::from_roles(&[]).is_err());

@@ -120,7 +120,7 @@ impl ApiError {
             ServiceError::AppBlocked => Self::new(
                 StatusCode::CONFLICT,
                 "app_blocked",
-                "the app is blocked: connects and refreshes are refused until it is set active",
+                "the app is blocked: token reads, proxy calls, refreshes, imports and connects are refused until it is set active",
             ),
             ServiceError::NeedsReauth => Self::new(
                 StatusCode::CONFLICT,

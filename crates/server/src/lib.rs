@@ -8,6 +8,7 @@ mod extract;
 mod metrics;
 mod openapi;
 mod pages;
+mod reveal;
 mod routes;
 mod state;
 

@@ -83,13 +83,33 @@ impl Services {
         }
     }
 
+    /// Fails unless the definition the connection's row names is the one its app's
+    /// client secret was encrypted for (see [`provider_context`]).
+    pub(crate) fn check_definition_approved(
+        &self,
+        dek: &DataKey,
+        row: &tokenwarden_store::ConnectionForToken,
+    ) -> ServiceResult<()> {
+        self.open_client_secret(dek, &row.app, row.custom_provider_spec.as_deref())
+            .map(drop)
+            .inspect_err(|_| {
+                tracing::warn!(
+                    app.key = %row.app.key,
+                    "the app's provider definition is not the one it was created with; refusing to use it"
+                );
+            })
+    }
+
     pub(crate) fn open_client_secret(
         &self,
         dek: &DataKey,
         app: &AppRecord,
         custom_spec: Option<&str>,
     ) -> ServiceResult<SecretString> {
-        let context = provider_context(&app.provider_key, custom_spec);
+        let context = provider_context(
+            &app.provider_key,
+            self.approved_custom_spec(&app.provider_key, custom_spec),
+        );
         let plain = dek.decrypt(
             &client_secret_binding(&app.vault_id, &app.id, &context),
             &app.client_secret,
@@ -118,7 +138,10 @@ impl Services {
         let dek = caller.data_key()?;
         let now = self.clock.now();
         let id = AppId::generate(&mut rand::thread_rng());
-        let context = provider_context(&new.provider, custom.as_ref().map(|p| p.spec.as_str()));
+        let context = provider_context(
+            &new.provider,
+            self.approved_custom_spec(&new.provider, custom.as_ref().map(|p| p.spec.as_str())),
+        );
         let client_secret = dek.encrypt(
             &client_secret_binding(&caller.vault_id, &id, &context),
             new.client_secret.expose_secret().as_bytes(),
@@ -189,7 +212,10 @@ impl Services {
                     .await?;
                 let context = provider_context(
                     &current.provider_key,
-                    custom.as_ref().map(|p| p.spec.as_str()),
+                    self.approved_custom_spec(
+                        &current.provider_key,
+                        custom.as_ref().map(|p| p.spec.as_str()),
+                    ),
                 );
                 let dek = caller.data_key()?;
                 Some(dek.encrypt(

@@ -51,7 +51,8 @@ pub struct NewConnectSession {
 pub struct CreatedConnectSession {
     pub id: ConnectSessionId,
     pub connection_id: ConnectionId,
-    pub authorization_url: String,
+    /// Carries the state: a secret until the browser is sent there.
+    pub authorization_url: SecretString,
     /// `{public_url}/connect/{link}`: shown this once, only its hash is stored.
     pub connect_link: SecretString,
     pub connect_link_expires_at: DateTime<Utc>,
@@ -352,7 +353,7 @@ impl Services {
         Ok(CreatedConnectSession {
             id,
             connection_id,
-            authorization_url: url.to_string(),
+            authorization_url: SecretString::from(url.to_string()),
             connect_link: SecretString::from(format!(
                 "{}/connect/{}",
                 self.config.public_url,

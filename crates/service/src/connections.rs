@@ -104,7 +104,7 @@ impl Services {
     }
 
     pub async fn list_connections(&self, caller: &Caller) -> ServiceResult<Vec<ConnectionView>> {
-        caller.require_any(&[Role::Read, Role::Proxy])?;
+        caller.require_any(&[Role::Read, Role::Proxy, Role::Refresh])?;
         let all = self.store.list_connections(&caller.vault_id).await?;
         Ok(all
             .into_iter()
@@ -146,6 +146,9 @@ impl Services {
             .app_by_key(&caller.vault_id, &import.app)
             .await?
             .ok_or(ServiceError::NotFound("app"))?;
+        if app.status == AppStatus::Blocked {
+            return Err(ServiceError::AppBlocked);
+        }
         let custom = self
             .store
             .provider(&caller.vault_id, &app.provider_key)
@@ -297,6 +300,10 @@ impl Services {
         }
         .ok_or(ServiceError::NotFound("connection"))?;
         caller.see_app(row.app.key.as_str(), "connection")?;
+        // A blocked app serves nothing: no token, no proxy call, no refresh.
+        if Self::app_is_blocked(&row) {
+            return Err(ServiceError::AppBlocked);
+        }
         if row.connection.status == ConnectionStatus::NeedsReauth {
             return Err(ServiceError::NeedsReauth);
         }
@@ -365,24 +372,42 @@ impl Services {
         Ok((set, false))
     }
 
-    /// `POST /v1/connections/{id}/refresh` (connect role): always refreshes.
+    /// `POST /v1/connections/{id}/refresh` (connect or refresh role): always refreshes,
+    /// and answers the connection, never its token: only `read` keys receive tokens
+    /// (api.md "Conventions"). Every call is audited, whether it ran the refresh or
+    /// shared the outcome of one that was already under way.
     pub async fn refresh_connection(
         &self,
         caller: &Caller,
         id: &ConnectionId,
         ctx: &RequestContext,
-    ) -> ServiceResult<TokenView> {
-        caller.require(Role::Connect)?;
+    ) -> ServiceResult<ConnectionView> {
+        caller.require_any(&[Role::Connect, Role::Refresh])?;
         let (dek, row) = self.usable_connection(caller, id).await?;
         if !row.connection.has_refresh {
             return Err(ServiceError::Conflict(
                 "the connection has no refresh token".into(),
             ));
         }
-        let (set, refreshed) = self
-            .refresh_coordinated(caller, &dek, row, true, ctx)
-            .await?;
-        Ok(TokenView::new(&set, refreshed))
+        let result = self.refresh_coordinated(caller, &dek, row, true, ctx).await;
+        let mut audit = record_for(
+            caller,
+            ctx,
+            self.clock.now(),
+            "connection.refresh_request",
+            id.as_str(),
+        );
+        if result.is_err() {
+            audit.outcome = "error";
+        }
+        self.audit_batch.append(&self.store, audit).await?;
+        drop(result?);
+        let stored = self
+            .store
+            .connection(&caller.vault_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))?;
+        Ok(self.connection_view(stored))
     }
 
     /// `DELETE /v1/connections/{id}`: revokes at the provider (refresh token, then

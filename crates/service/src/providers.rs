@@ -167,12 +167,30 @@ impl ProviderRequest {
 impl Services {
     /// Resolves a provider key for a vault: a custom spec found beside the app, else
     /// the built-in catalog.
+    /// A vault's own definition of `key`, unless `key` names a built-in provider: the
+    /// API refuses custom providers named like built-in ones, so such a row was
+    /// written around it (in the database) and must never shadow the built-in one.
+    pub(crate) fn approved_custom_spec<'a>(
+        &self,
+        key: &str,
+        custom_spec: Option<&'a str>,
+    ) -> Option<&'a str> {
+        if custom_spec.is_some() && self.oauth.builtins.contains_key(key) {
+            tracing::warn!(
+                provider.key = key,
+                "a custom provider row shadows a built-in provider; ignoring it"
+            );
+            return None;
+        }
+        custom_spec
+    }
+
     pub(crate) fn provider_definition(
         &self,
         key: &str,
         custom_spec: Option<&str>,
     ) -> ServiceResult<ProviderDefinition> {
-        if let Some(spec) = custom_spec {
+        if let Some(spec) = self.approved_custom_spec(key, custom_spec) {
             return ProviderDefinition::from_json(spec, &self.oauth.policy)
                 .map_err(ServiceError::internal);
         }
@@ -195,6 +213,12 @@ impl Services {
             })
             .collect();
         for rec in self.store.list_providers(&caller.vault_id).await? {
+            if self
+                .approved_custom_spec(&rec.key, Some(&rec.spec))
+                .is_none()
+            {
+                continue;
+            }
             out.push(ProviderView {
                 definition: ProviderDefinition::from_json(&rec.spec, &self.oauth.policy)
                     .map_err(ServiceError::internal)?,

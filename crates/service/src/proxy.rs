@@ -329,6 +329,22 @@ fn transport_error(e: TransportError, max: u64) -> ServiceError {
     ServiceError::Proxy(kind)
 }
 
+/// An upstream `401` forces at most one refresh per connection in this window: a proxy
+/// key must not be able to make the server refresh (and the provider rotate) without
+/// end.
+pub const FORCED_REFRESH_INTERVAL_SECS: i64 = 30;
+
+/// Whether a `401` may force a refresh now: not when the stored token was refreshed
+/// (by anyone, on any replica) within [`FORCED_REFRESH_INTERVAL_SECS`].
+fn forced_refresh_allowed(
+    row: &tokenwarden_store::ConnectionForToken,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    row.connection.refreshed_at.is_none_or(|at| {
+        now.signed_duration_since(at) >= chrono::Duration::seconds(FORCED_REFRESH_INTERVAL_SECS)
+    })
+}
+
 impl Services {
     /// `/v1/proxy/{connection_id}/{path}`: one audit record per call, whatever the
     /// outcome.
@@ -372,12 +388,31 @@ impl Services {
             return Err(ServiceError::Proxy(ProxyError::RequestTooLarge(max)));
         }
         let (dek, row) = self.usable_connection(caller, &id).await?;
-        if Self::app_is_blocked(&row) {
-            return Err(ServiceError::AppBlocked);
-        }
         let def =
             self.provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())?;
-        let base = choose_base(def.api_base_urls(), &request.headers)?;
+        if def.api_base_urls().is_empty() {
+            return Err(ServiceError::Proxy(ProxyError::Unavailable));
+        }
+        // The token goes wherever the definition says, so the definition must be the
+        // one a key holder approved: the app's client secret is encrypted bound to a
+        // digest of it, and a definition edited in the database does not open it.
+        self.check_definition_approved(&dek, &row)?;
+        let headers = forward_request_headers(&request.headers);
+        let method = request.method;
+        let body = read_for_replay(request.body, max).await?;
+        let has_refresh = row.connection.has_refresh;
+        let (vault_id, connection_id) =
+            (row.connection.vault_id.clone(), row.connection.id.clone());
+        let used_version = row.connection.version;
+        let (set, _) = self
+            .current_token_set(caller, &dek, row, TokenOptions::default(), ctx)
+            .await?;
+        // A templated provider's API lives on the connection's own host
+        // (`https://{shop}.myshopify.com`): fill its parameters before choosing a base.
+        let bases = def
+            .api_base_urls_for(&set.params)
+            .map_err(ServiceError::internal)?;
+        let base = choose_base(&bases, &request.headers)?;
         let url = proxy_target(base, &request.path, request.query.as_deref())
             .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
         let http = &self.oauth.proxy_http;
@@ -385,15 +420,6 @@ impl Services {
             warn!(error = %e, connection.id = %id, "proxy target refused by the outbound policy");
             ServiceError::Proxy(ProxyError::Blocked)
         })?;
-        let headers = forward_request_headers(&request.headers);
-        let method = request.method;
-        let body = read_for_replay(request.body, max).await?;
-        let has_refresh = row.connection.has_refresh;
-        let (vault_id, connection_id) =
-            (row.connection.vault_id.clone(), row.connection.id.clone());
-        let (set, _) = self
-            .current_token_set(caller, &dek, row, TokenOptions::default(), ctx)
-            .await?;
         let (first_body, replay) = match body {
             Outgoing::Replayable(bytes) => (reqwest::Body::from(bytes.clone()), Some(bytes)),
             Outgoing::Once(stream) => (reqwest::Body::wrap_stream(stream), None),
@@ -418,17 +444,32 @@ impl Services {
             && has_refresh
             && let Some(bytes) = replay
         {
-            drop(response);
-            info!(connection.id = %connection_id, "upstream refused the token; refreshing once and retrying");
             let row = self
                 .store
                 .connection_for_token(&vault_id, &connection_id)
                 .await?
                 .ok_or(ServiceError::NotFound("connection"))?;
-            let (set, _) = self
-                .refresh_coordinated(caller, &dek, row, true, ctx)
-                .await?;
-            response = send(&set, reqwest::Body::from(bytes)).await?;
+            let retry_with = if row.connection.version != used_version {
+                // Someone wrote a newer token since ours was read: try that one, no
+                // refresh needed.
+                Some(self.open_token_set(&dek, &row).await?)
+            } else if forced_refresh_allowed(&row, self.clock.now()) {
+                info!(connection.id = %connection_id, "upstream refused the token; refreshing once and retrying");
+                Some(
+                    self.refresh_coordinated(caller, &dek, row, true, ctx)
+                        .await?
+                        .0,
+                )
+            } else {
+                // A caller cannot force refreshes in a loop: the token was refreshed
+                // moments ago, so the provider's 401 goes back as it is.
+                info!(connection.id = %connection_id, "upstream refused a freshly refreshed token; not refreshing again");
+                None
+            };
+            if let Some(set) = retry_with {
+                drop(response);
+                response = send(&set, reqwest::Body::from(bytes)).await?;
+            }
         }
         if response.content_length().is_some_and(|len| len > max) {
             return Err(ServiceError::Proxy(ProxyError::ResponseTooLarge(max)));

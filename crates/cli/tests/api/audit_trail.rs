@@ -96,7 +96,13 @@ async fn each_action_writes_exactly_one_record_without_secrets() {
         .expect_json(StatusCode::OK);
     })
     .await;
-    assert_eq!(actions(&r), [("connection.refresh", "success")]);
+    assert_eq!(
+        actions(&r),
+        [
+            ("connection.refresh", "success"),
+            ("connection.refresh_request", "success")
+        ]
+    );
 
     let r = added_by(&env, async {
         let a = send(

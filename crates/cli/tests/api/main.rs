@@ -31,6 +31,8 @@ mod copy;
 #[cfg(test)]
 mod faults;
 #[cfg(test)]
+mod hardening;
+#[cfg(test)]
 mod helpers;
 #[cfg(test)]
 mod hygiene;

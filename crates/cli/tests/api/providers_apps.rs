@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Answer, Auth, assert_problem};
 use crate::oauth_support::{OAuthEnv, authorize, fetch, oauth_env, send};
 
-const BLOCKED: &str =
-    "the app is blocked: connects and refreshes are refused until it is set active";
+const BLOCKED: &str = "the app is blocked: token reads, proxy calls, refreshes, imports and connects are refused until it is set active";
 
 async fn set_status(env: &OAuthEnv, status: &str) -> Value {
     send(
@@ -71,7 +70,7 @@ async fn a_provider_registered_from_its_issuer_lists_the_discovered_endpoints() 
 }
 
 #[tokio::test]
-async fn a_blocked_app_refuses_connects_and_refreshes_until_it_is_active_again() {
+async fn a_blocked_app_refuses_connects_refreshes_and_token_reads_until_it_is_active_again() {
     let env = oauth_env().await;
     let (_, page) = env.connect("c1").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -90,6 +89,18 @@ async fn a_blocked_app_refuses_connects_and_refreshes_until_it_is_active_again()
             .await,
     );
     assert_blocked(&env.token("c1", "?force_refresh=true").await);
+    // A token that needs no refresh is refused too: blocked means nothing is served.
+    assert_blocked(&env.token("c1", "").await);
+    assert_blocked(
+        &send(
+            &env.app,
+            Method::POST,
+            "/v1/connections",
+            Auth::Bearer(&env.connect_key),
+            Some(&json!({"app": "fake", "connection_id": "imported", "access_token": "at-1"})),
+        )
+        .await,
+    );
     assert_blocked(
         &send(
             &env.app,

@@ -682,7 +682,7 @@ async fn a_proxy_only_key_never_receives_a_token() {
         None,
     )
     .await;
-    assert_forbidden(&refresh, "this API key lacks the connect role");
+    assert_forbidden(&refresh, "this API key lacks the connect or refresh role");
     let listed = send(
         &env.app,
         Method::GET,

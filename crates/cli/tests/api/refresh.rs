@@ -78,7 +78,8 @@ async fn min_ttl_and_force_refresh_trigger_a_refresh() {
     assert_eq!(env.provider.refresh_calls(), 2);
     assert_eq!(forced["access_token"], env.grant().access_token.unwrap());
 
-    // POST /refresh (connect role) always refreshes too.
+    // POST /refresh (connect role) always refreshes too, and answers the connection,
+    // never the token.
     let answer = send(
         &env.app,
         Method::POST,
@@ -87,10 +88,12 @@ async fn min_ttl_and_force_refresh_trigger_a_refresh() {
         None,
     )
     .await;
-    let posted = assert_token_answer(&env, &answer);
-    assert_eq!(posted["refreshed"], true);
+    let posted = answer.expect_json(StatusCode::OK);
+    assert_eq!(posted["id"], "c1");
+    assert!(posted.get("access_token").is_none(), "{posted}");
     assert_eq!(env.provider.refresh_calls(), 3);
-    assert_eq!(posted["access_token"], env.grant().access_token.unwrap());
+    let read = env.token("c1", "").await.expect_json(StatusCode::OK);
+    assert_eq!(read["access_token"], env.grant().access_token.unwrap());
 }
 
 #[tokio::test]

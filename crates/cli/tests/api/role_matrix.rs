@@ -12,7 +12,7 @@ use tokenwarden_testing::spawn_app;
 use crate::oauth_support::{OAuthEnv, SCOPES, create_app, provider_config, role_key, send};
 
 /// The keys, in the table's column order: roles and scope.
-const KEYS: [(&str, &[&str], Option<&str>); 8] = [
+const KEYS: [(&str, &[&str], Option<&str>); 9] = [
     ("admin", &["admin"], None),
     ("connect", &["connect"], None),
     ("read", &["read"], None),
@@ -37,6 +37,7 @@ const KEYS: [(&str, &[&str], Option<&str>); 8] = [
         &["connect", "read"],
         Some(r#"{"connections": ["c*"]}"#),
     ),
+    ("refresh", &["refresh"], None),
 ];
 
 /// What a call needs made first, by the unscoped admin, so that it can succeed.
@@ -55,7 +56,7 @@ struct Endpoint {
     body: Option<&'static str>,
     fresh: Fresh,
     /// One status per key, in [`KEYS`] order.
-    expect: [u16; 8],
+    expect: [u16; 9],
 }
 
 #[rustfmt::skip]
@@ -63,34 +64,34 @@ fn table() -> Vec<Endpoint> {
     use Fresh::*;
     let e = |method: Method, path, body, fresh, expect| Endpoint { method, path, body, fresh, expect };
     vec![
-        //                                                                                                      admin conn read prox adm@o cr@o rd@t cr@c
-        e(Method::GET, "/v1/whoami", None, Nothing,                                                             [200, 200, 200, 200, 200, 200, 200, 200]),
-        e(Method::GET, "/v1/api-keys", None, Nothing,                                                           [200, 403, 403, 403, 200, 403, 403, 403]),
-        e(Method::POST, "/v1/api-keys", Some(r#"{"name": "k", "roles": ["read"]}"#), Nothing,                   [201, 403, 403, 403, 403, 403, 403, 403]),
+        //                                                                                                      admin conn read prox adm@o cr@o rd@t cr@c refr
+        e(Method::GET, "/v1/whoami", None, Nothing,                                                             [200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        e(Method::GET, "/v1/api-keys", None, Nothing,                                                           [200, 403, 403, 403, 200, 403, 403, 403, 403]),
+        e(Method::POST, "/v1/api-keys", Some(r#"{"name": "k", "roles": ["read"]}"#), Nothing,                   [201, 403, 403, 403, 403, 403, 403, 403, 403]),
         e(Method::POST, "/v1/api-keys", Some(r#"{"name": "k", "roles": ["read"], "scope": {"apps": ["other"]}}"#), Nothing,
-                                                                                                                [201, 403, 403, 403, 201, 403, 403, 403]),
-        e(Method::DELETE, "/v1/api-keys/{fresh}", None, ApiKey,                                                 [204, 403, 403, 403, 404, 403, 403, 403]),
-        e(Method::GET, "/v1/providers", None, Nothing,                                                          [200, 200, 200, 200, 200, 200, 200, 200]),
+                                                                                                                [201, 403, 403, 403, 201, 403, 403, 403, 403]),
+        e(Method::DELETE, "/v1/api-keys/{fresh}", None, ApiKey,                                                 [204, 403, 403, 403, 404, 403, 403, 403, 403]),
+        e(Method::GET, "/v1/providers", None, Nothing,                                                          [200, 200, 200, 200, 200, 200, 200, 200, 200]),
         e(Method::POST, "/v1/providers", Some(r#"{"key": "{fresh}", "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token"}"#), Nothing,
-                                                                                                                [201, 403, 403, 403, 201, 403, 403, 403]),
-        e(Method::GET, "/v1/apps", None, Nothing,                                                               [200, 200, 200, 200, 200, 200, 200, 200]),
+                                                                                                                [201, 403, 403, 403, 201, 403, 403, 403, 403]),
+        e(Method::GET, "/v1/apps", None, Nothing,                                                               [200, 200, 200, 200, 200, 200, 200, 200, 200]),
         e(Method::POST, "/v1/apps", Some(r#"{"key": "{fresh}", "provider": "fake", "client_id": "id", "client_secret": "secret", "scopes": []}"#), Nothing,
-                                                                                                                [201, 403, 403, 403, 403, 403, 403, 403]),
-        e(Method::PATCH, "/v1/apps/fake", Some(r#"{"scopes": ["profile", "email"]}"#), Nothing,                 [200, 403, 403, 403, 403, 403, 403, 403]),
-        e(Method::DELETE, "/v1/apps/{fresh}", None, App,                                                        [204, 403, 403, 403, 403, 403, 403, 403]),
+                                                                                                                [201, 403, 403, 403, 403, 403, 403, 403, 403]),
+        e(Method::PATCH, "/v1/apps/fake", Some(r#"{"scopes": ["profile", "email"]}"#), Nothing,                 [200, 403, 403, 403, 403, 403, 403, 403, 403]),
+        e(Method::DELETE, "/v1/apps/{fresh}", None, App,                                                        [204, 403, 403, 403, 403, 403, 403, 403, 403]),
         e(Method::POST, "/v1/connect-sessions", Some(r#"{"app": "fake", "connection_id": "{fresh}"}"#), Nothing,
-                                                                                                                [201, 201, 403, 403, 403, 403, 403, 201]),
-        e(Method::GET, "/v1/connect-sessions/{session}", None, Nothing,                                         [200, 200, 403, 403, 404, 404, 403, 200]),
-        e(Method::GET, "/v1/connections", None, Nothing,                                                        [200, 403, 200, 200, 200, 200, 200, 200]),
-        e(Method::GET, "/v1/connections/c1", None, Nothing,                                                     [200, 403, 200, 200, 404, 404, 403, 200]),
-        e(Method::GET, "/v1/connections/c1/token", None, Nothing,                                               [200, 403, 200, 403, 404, 404, 403, 200]),
-        e(Method::POST, "/v1/connections/c1/refresh", None, Nothing,                                            [200, 200, 403, 403, 404, 404, 403, 200]),
+                                                                                                                [201, 201, 403, 403, 403, 403, 403, 201, 403]),
+        e(Method::GET, "/v1/connect-sessions/{session}", None, Nothing,                                         [200, 200, 403, 403, 404, 404, 403, 200, 403]),
+        e(Method::GET, "/v1/connections", None, Nothing,                                                        [200, 403, 200, 200, 200, 200, 200, 200, 200]),
+        e(Method::GET, "/v1/connections/c1", None, Nothing,                                                     [200, 403, 200, 200, 404, 404, 403, 200, 403]),
+        e(Method::GET, "/v1/connections/c1/token", None, Nothing,                                               [200, 403, 200, 403, 404, 404, 403, 200, 403]),
+        e(Method::POST, "/v1/connections/c1/refresh", None, Nothing,                                            [200, 200, 403, 403, 404, 404, 403, 200, 200]),
         e(Method::POST, "/v1/connections", Some(r#"{"app": "fake", "connection_id": "{fresh}", "access_token": "imported-token"}"#), Nothing,
-                                                                                                                [201, 201, 403, 403, 403, 403, 403, 201]),
-        e(Method::DELETE, "/v1/connections/{fresh}", None, Connection,                                          [204, 204, 403, 403, 404, 404, 403, 204]),
-        e(Method::GET, "/v1/proxy/c1/users", None, Nothing,                                                     [200, 403, 200, 200, 404, 404, 403, 200]),
-        e(Method::POST, "/v1/proxy/c1/users", Some(r#"{"name": "x"}"#), Nothing,                                [200, 403, 200, 200, 404, 404, 403, 200]),
-        e(Method::GET, "/v1/audit", None, Nothing,                                                              [200, 403, 403, 403, 403, 403, 403, 403]),
+                                                                                                                [201, 201, 403, 403, 403, 403, 403, 201, 403]),
+        e(Method::DELETE, "/v1/connections/{fresh}", None, Connection,                                          [204, 204, 403, 403, 404, 404, 403, 204, 403]),
+        e(Method::GET, "/v1/proxy/c1/users", None, Nothing,                                                     [200, 403, 200, 200, 404, 404, 403, 200, 403]),
+        e(Method::POST, "/v1/proxy/c1/users", Some(r#"{"name": "x"}"#), Nothing,                                [200, 403, 200, 200, 404, 404, 403, 200, 403]),
+        e(Method::GET, "/v1/audit", None, Nothing,                                                              [200, 403, 403, 403, 403, 403, 403, 403, 403]),
     ]
 }
 
@@ -331,4 +332,49 @@ async fn list_endpoints_show_a_scoped_key_only_what_its_scope_allows() {
     names.sort_unstable();
     assert_eq!(names, ["admin@other-app", "connect+read@other-app"]);
     assert!(ids(list("/v1/api-keys", key("admin")).await, "name").len() >= KEYS.len());
+}
+
+#[tokio::test]
+async fn the_refresh_call_answers_the_connection_and_never_a_token() {
+    let m = matrix().await;
+    let key = |name: &str| m.keys.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    for name in ["connect", "refresh", "connect+read@c*", "admin"] {
+        let answer = send(
+            &m.env.app,
+            Method::POST,
+            "/v1/connections/c1/refresh",
+            Auth::Bearer(&key(name)),
+            None,
+        )
+        .await;
+        let body = answer.expect_json(StatusCode::OK);
+        assert_eq!(body["id"], "c1", "as {name}");
+        assert_eq!(body["status"], "active", "as {name}");
+        assert!(body.get("access_token").is_none(), "as {name}: {body}");
+        // No field of the answer holds any token the provider issued.
+        let text = body.to_string();
+        for token in m.env.provider.issued_secrets() {
+            assert!(
+                !text.contains(&token),
+                "as {name}: the answer carries a token"
+            );
+        }
+    }
+    // Each refresh call left an audit record, shared outcomes included.
+    let audit = send(
+        &m.env.app,
+        Method::GET,
+        "/v1/audit?action=connection.refresh_request&limit=50",
+        Auth::Bearer(&m.env.vault.admin_key),
+        None,
+    )
+    .await
+    .expect_json(StatusCode::OK);
+    let requests = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "connection.refresh_request")
+        .count();
+    assert_eq!(requests, 4, "{audit}");
 }

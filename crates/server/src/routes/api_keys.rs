@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::reveal::Revealed;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,7 +42,8 @@ impl CreateApiKey {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyCreated {
     id: ApiKeyId,
-    key: String,
+    #[schema(value_type = String)]
+    key: Revealed,
     name: Name,
     roles: Roles,
     scope: KeyScope,
@@ -52,7 +54,7 @@ pub struct ApiKeyCreated {
 impl From<CreatedApiKey> for ApiKeyCreated {
     fn from(c: CreatedApiKey) -> Self {
         Self {
-            key: c.key.expose_secret().to_owned(),
+            key: Revealed::new(c.key.expose_secret()),
             id: c.id,
             name: c.name,
             roles: c.roles,
@@ -195,4 +197,30 @@ pub async fn whoami(ApiKeyAuth(caller, _): ApiKeyAuth) -> Json<Whoami> {
         roles: caller.roles(),
         scope: caller.scope().clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_keys_debug_output_hides_the_key() {
+        let created = ApiKeyCreated {
+            id: ApiKeyId::generate(&mut rand::thread_rng()),
+            key: Revealed::new("twk_abc_SECRETSECRET"),
+            name: Name::parse("ci").unwrap(),
+            roles: Roles::admin(),
+            scope: KeyScope::default(),
+            created_at: Utc::now(),
+            expires_at: None,
+        };
+        let debug = format!("{created:?}");
+        assert!(!debug.contains("SECRETSECRET"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(
+            serde_json::to_string(&created)
+                .unwrap()
+                .contains("SECRETSECRET")
+        );
+    }
 }

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiKeyAuth, Ctx};
 use crate::pages;
+use crate::reveal::Revealed;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -45,10 +46,12 @@ pub struct ConnectSessionCreated {
     id: ConnectSessionId,
     connection_id: ConnectionId,
     /// Send the person's browser here.
-    authorization_url: String,
+    #[schema(value_type = String)]
+    authorization_url: Revealed,
     /// A link a person can open in any browser without an API key: it shows a page,
     /// and its button (once) sends the browser to the provider. Shown this once.
-    connect_link: String,
+    #[schema(value_type = String)]
+    connect_link: Revealed,
     /// Until when `connect_link` can be used (TOKENWARDEN_CONNECT_LINK_TTL_SECONDS).
     connect_link_expires_at: DateTime<Utc>,
     /// Until when `authorization_url` (its state) can be used.
@@ -105,11 +108,11 @@ pub async fn create_connect_session(
     Ok((
         StatusCode::CREATED,
         Json(ConnectSessionCreated {
-            connect_link: created.connect_link.expose_secret().to_owned(),
+            connect_link: Revealed::new(created.connect_link.expose_secret()),
             connect_link_expires_at: created.connect_link_expires_at,
             id: created.id,
             connection_id: created.connection_id,
-            authorization_url: created.authorization_url,
+            authorization_url: Revealed::from(created.authorization_url),
             expires_at: created.expires_at,
         }),
     ))
@@ -252,5 +255,25 @@ pub async fn oauth_callback(
             "Sign-in link not valid",
             &pages::escape(&rejected.to_string()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_sessions_debug_output_hides_its_state_and_link() {
+        let created = ConnectSessionCreated {
+            id: ConnectSessionId::generate(&mut rand::thread_rng()),
+            connection_id: ConnectionId::parse("c1").unwrap(),
+            authorization_url: Revealed::new("https://p.example/authorize?state=STATESECRET"),
+            connect_link: Revealed::new("https://tw.example/connect/LINKSECRET"),
+            connect_link_expires_at: Utc::now(),
+            expires_at: Utc::now(),
+        };
+        let debug = format!("{created:?}");
+        assert!(!debug.contains("STATESECRET"), "{debug}");
+        assert!(!debug.contains("LINKSECRET"), "{debug}");
     }
 }

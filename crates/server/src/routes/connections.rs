@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiKeyAuth, BearerKey};
+use crate::reveal::Revealed;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,7 +48,8 @@ impl From<ConnectionView> for Connection {
 /// A fresh access token. Never the refresh token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Token {
-    access_token: String,
+    #[schema(value_type = String)]
+    access_token: Revealed,
     token_type: String,
     expires_at: Option<DateTime<Utc>>,
     scopes: Vec<String>,
@@ -61,7 +63,7 @@ pub struct Token {
 impl From<TokenView> for Token {
     fn from(v: TokenView) -> Self {
         Self {
-            access_token: v.access_token.expose_secret().to_owned(),
+            access_token: Revealed::from(v.access_token),
             token_type: v.token_type,
             expires_at: v.expires_at,
             scopes: v.scopes,
@@ -113,7 +115,7 @@ fn connection_id(id: &str) -> ApiResult<ConnectionId> {
     ConnectionId::parse(id).map_err(|_| ApiError::not_found("connection"))
 }
 
-/// The vault's connections (read, proxy or connect role), filtered by the key's scope.
+/// The vault's connections (read, proxy or refresh role), filtered by the key's scope.
 #[utoipa::path(
     get,
     path = "/v1/connections",
@@ -280,7 +282,8 @@ pub async fn get_token(
     Ok(Json(view.into()))
 }
 
-/// Refresh now (connect role).
+/// Refresh now (connect or refresh role). Answers the connection, never the token:
+/// only `read` keys receive tokens.
 #[utoipa::path(
     post,
     path = "/v1/connections/{id}/refresh",
@@ -288,11 +291,11 @@ pub async fn get_token(
     security(("api_key" = [])),
     params(("id" = String, Path)),
     responses(
-        (status = 200, body = Token),
+        (status = 200, body = Connection),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "needs_reauth, app_blocked or no refresh token", body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
@@ -301,8 +304,8 @@ pub async fn refresh_connection(
     State(state): State<AppState>,
     ApiKeyAuth(caller, ctx): ApiKeyAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Token>> {
-    caller.require(Role::Connect)?;
+) -> ApiResult<Json<Connection>> {
+    caller.require_any(&[Role::Connect, Role::Refresh])?;
     let id = connection_id(&id)?;
     Ok(Json(
         state
@@ -343,4 +346,29 @@ pub async fn delete_connection(
         .delete_connection(&caller, &id, query.force.unwrap_or(false), &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tokens_debug_output_hides_the_access_token() {
+        let token = Token {
+            access_token: Revealed::new("ya29.ACCESSSECRET"),
+            token_type: "Bearer".into(),
+            expires_at: None,
+            scopes: vec!["profile".into()],
+            refreshed: false,
+            extras: Map::new(),
+        };
+        let debug = format!("{token:?}");
+        assert!(!debug.contains("ACCESSSECRET"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(
+            serde_json::to_string(&token)
+                .unwrap()
+                .contains("ACCESSSECRET")
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! `GET|HEAD|POST /connect/{link}`: the connect link pages (api.md, "Connect").
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use secrecy::ExposeSecret;
 use tokenwarden_service::{LinkGone, LinkView};
+use tracing::warn;
 
 use crate::error::ApiError;
 use crate::extract::Ctx;
@@ -33,6 +35,17 @@ fn unknown_page() -> Response {
     )
 }
 
+/// A press that did not come from the link's own page (a cross-site form, or a page
+/// whose form cookie is gone): nothing was spent.
+fn refused_page() -> Response {
+    pages::page(
+        StatusCode::FORBIDDEN,
+        "Open the link again",
+        "This request did not come from the link's own page, so nothing was done and the \
+         link still works. Open the link again and press the button on its page.",
+    )
+}
+
 fn error_page(e: tokenwarden_service::ServiceError) -> Response {
     // Logs through the API error's conversion; the page says nothing more.
     let _ = ApiError::from(e);
@@ -44,20 +57,23 @@ fn error_page(e: tokenwarden_service::ServiceError) -> Response {
 }
 
 /// The link's page: what will be connected, and a button. Spends nothing, so
-/// link-preview bots and mail scanners cannot use the link up.
+/// link-preview bots and mail scanners cannot use the link up. An open link's page sets
+/// its form cookie (HttpOnly, SameSite=Strict; not on HEAD), which the button's form
+/// must send back with the page's hidden `form_token`.
 #[utoipa::path(
     get,
     path = "/connect/{link}",
     tag = "connect",
     params(("link" = String, Path, description = "The link token from `connect_link`")),
     responses(
-        (status = 200, description = "The page with its button", content_type = "text/html", body = String),
+        (status = 200, description = "The page with its button; sets the page's form cookie", content_type = "text/html", body = String),
         (status = 404, description = "Unknown link", content_type = "text/html", body = String),
         (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
     )
 )]
 pub async fn connect_link_page(
     State(state): State<AppState>,
+    method: Method,
     Path(link): Path<String>,
 ) -> Response {
     match state.services.connect_link_page(&link).await {
@@ -74,18 +90,45 @@ pub async fn connect_link_page(
                 "<p><strong>{vault}</strong> asks to connect your <strong>{provider}</strong> account \
                  to its app <code>{app}</code>, with this access:</p><ul>{scopes}</ul>\
                  <p>You will sign in at {provider}, not here. This link works once and until {expires} UTC.</p>\
-                 <form method=\"post\"><button type=\"submit\">Continue to {provider}</button></form>",
+                 <form method=\"post\"><input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
+                 <button type=\"submit\">Continue to {provider}</button></form>",
                 vault = escape(&p.vault_name),
                 provider = escape(&p.provider),
                 app = escape(&p.app),
                 expires = p.expires_at.format("%Y-%m-%d %H:%M"),
+                form_token = escape(p.form_token.expose_secret()),
             );
-            pages::form_page(
+            let mut page = pages::form_page(
                 StatusCode::OK,
                 &format!("Connect {}", p.provider),
                 &body,
                 &p.provider_origin,
-            )
+            );
+            if method != Method::HEAD {
+                let cookie = Cookie::build((
+                    p.form_cookie_name.clone(),
+                    p.form_cookie_value.expose_secret().to_owned(),
+                ))
+                .path("/")
+                .http_only(true)
+                .secure(p.secure)
+                .same_site(SameSite::Strict)
+                .max_age(cookie::time::Duration::seconds(p.form_max_age_secs))
+                .build();
+                match HeaderValue::from_str(&cookie.to_string()) {
+                    Ok(v) => {
+                        page.headers_mut().insert(header::SET_COOKIE, v);
+                    }
+                    Err(_) => {
+                        return pages::page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Something went wrong",
+                            "The server could not open this link.",
+                        );
+                    }
+                }
+            }
+            page
         }
         Ok(LinkView::Gone(why)) => gone_page(why),
         Ok(LinkView::Unknown) => unknown_page(),
@@ -93,15 +136,39 @@ pub async fn connect_link_page(
     }
 }
 
+/// The link page's form, as its button sends it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SpendLinkForm {
+    /// The page's hidden `form_token`, which must match the form cookie the page set.
+    form_token: String,
+}
+
+/// The value of a header, if it is sent once and readable.
+fn single_header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => None,
+        // Two values, or one that is not text, are refused as a foreign one.
+        (Some(v), None) => Some(v.to_str().unwrap_or("\u{0}")),
+        (Some(_), Some(_)) => Some("\u{0}"),
+    }
+}
+
 /// Spends the link once: binds the flow to this browser with a cookie and sends it to
-/// the provider. A used or expired link gets 410.
+/// the provider. Only a press on the link's own page counts: the form must carry the
+/// page's `form_token` and the browser its form cookie, and an `Origin` or
+/// `Sec-Fetch-Site` header, when sent, must say the request is same-origin; otherwise
+/// 403 and nothing is spent. A used or expired link gets 410.
 #[utoipa::path(
     post,
     path = "/connect/{link}",
     tag = "connect",
     params(("link" = String, Path, description = "The link token from `connect_link`")),
+    request_body(content = SpendLinkForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "To the provider's authorization page"),
+        (status = 403, description = "Not pressed on the link's own page (cross-site, or without its form token and cookie); nothing was spent", content_type = "text/html", body = String),
         (status = 404, description = "Unknown link", content_type = "text/html", body = String),
         (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
     )
@@ -110,7 +177,34 @@ pub async fn spend_connect_link(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     Path(link): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
+    let submitted = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "form_token")
+        .map(|(_, v)| v.into_owned());
+    let cookies = cookies_named(&headers, "tw_form_");
+    if let Err(why) = state.services.connect_link_form_holds(
+        &link,
+        single_header(&headers, header::ORIGIN),
+        single_header(&headers, header::HeaderName::from_static("sec-fetch-site")),
+        submitted.as_deref(),
+        &cookies,
+    ) {
+        // An unknown or used link still says so; an open one is refused untouched.
+        return match state.services.connect_link_page(&link).await {
+            Ok(LinkView::Open(_)) => {
+                warn!(
+                    reason = why,
+                    "a connect link press was refused as not from its page"
+                );
+                refused_page()
+            }
+            Ok(LinkView::Gone(gone)) => gone_page(gone),
+            Ok(LinkView::Unknown) => unknown_page(),
+            Err(e) => error_page(e),
+        };
+    }
     match state.services.spend_connect_link(&link, &ctx).await {
         Ok(Ok(spent)) => {
             let cookie = Cookie::build((
@@ -155,12 +249,17 @@ pub async fn spend_connect_link(
 
 /// The request's cookies, for the callback's browser-binding check.
 pub(crate) fn request_cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    cookies_named(headers, "tw_connect_")
+}
+
+/// The request's cookies whose name contains `part`.
+fn cookies_named(headers: &HeaderMap, part: &str) -> Vec<(String, String)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| Cookie::split_parse(v.to_owned()).filter_map(Result::ok))
-        .filter(|c| c.name().contains("tw_connect_"))
+        .filter(|c| c.name().contains(part))
         .map(|c| (c.name().to_owned(), c.value().to_owned()))
         .collect()
 }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AccountAuth, ApiJson};
+use crate::reveal::Revealed;
 use crate::routes::api_keys::{ApiKeyCreated, CreateApiKey};
 use crate::state::AppState;
 
@@ -47,7 +48,8 @@ impl From<VaultView> for Vault {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FirstApiKey {
     id: ApiKeyId,
-    key: String,
+    #[schema(value_type = String)]
+    key: Revealed,
     roles: Roles,
 }
 
@@ -95,7 +97,7 @@ pub async fn create_vault(
             managed: v.managed,
             created_at: v.created_at,
             api_key: FirstApiKey {
-                key: k.key.expose_secret().to_owned(),
+                key: Revealed::new(k.key.expose_secret()),
                 id: k.id,
                 roles: k.roles,
             },
@@ -153,4 +155,21 @@ pub async fn create_vault_api_key(
         .create_key_as_member(&session, &vault_id, body.into_request()?, &ctx)
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_keys_debug_output_hides_the_key() {
+        let first = FirstApiKey {
+            id: ApiKeyId::generate(&mut rand::thread_rng()),
+            key: Revealed::new("twk_abc_SECRETSECRET"),
+            roles: Roles::admin(),
+        };
+        let debug = format!("{first:?}");
+        assert!(!debug.contains("SECRETSECRET"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+    }
 }
