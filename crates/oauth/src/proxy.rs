@@ -24,7 +24,8 @@ pub enum ProxyPathError {
     /// `//` would let some servers read the next segment as a host or reset the path.
     #[error("the path must not contain an empty segment (`//`)")]
     EmptySegment,
-    /// `.` or `..`, plain or percent-encoded.
+    /// `.` or `..`, plain or percent-encoded, also with matrix parameters (`..;x`,
+    /// `.%3b`), which servers that strip them read as a dot segment.
     #[error("the path must not contain `.` or `..` segments")]
     DotSegment,
     /// `%2e`, `%2f` or `%5c`, or a separator that appears after decoding.
@@ -102,9 +103,30 @@ fn valid_escapes(s: &[u8]) -> bool {
     true
 }
 
+/// The part of a segment before its first `;` or `%3b` (in either case): what a server
+/// that strips matrix parameters (Tomcat, Spring: `/..;jsessionid=x/`) reads as the
+/// segment.
+fn before_parameters(s: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b';' {
+            return &s[..i];
+        }
+        if s[i] == b'%'
+            && s.get(i + 1) == Some(&b'3')
+            && s.get(i + 2).is_some_and(|b| b.eq_ignore_ascii_case(&b'b'))
+        {
+            return &s[..i];
+        }
+        i += 1;
+    }
+    s
+}
+
 /// One segment at one level of decoding (level 0 is the raw text).
 fn check_segment_level(s: &[u8], level: usize) -> Result<(), ProxyPathError> {
-    if s == b"." || s == b".." {
+    let name = before_parameters(s);
+    if name == b"." || name == b".." {
         return Err(ProxyPathError::DotSegment);
     }
     if s.iter().any(|b| b.is_ascii_control()) {
@@ -345,6 +367,19 @@ mod tests {
             ("/.", DotSegment),
             ("/a/..", DotSegment),
             ("/a/../", DotSegment),
+            ("/..;", DotSegment),
+            ("/.;", DotSegment),
+            ("/a/..;/b", DotSegment),
+            ("/a/..;jsessionid=x/b", DotSegment),
+            ("/a/.;x=1/b", DotSegment),
+            ("/..;a;b", DotSegment),
+            ("/.%3b", DotSegment),
+            ("/..%3bx", DotSegment),
+            ("/..%3B", DotSegment),
+            ("/a/..%253b/b", DotSegment),
+            ("/%2e%2e;x", EncodedSeparator),
+            ("/%2E%2E%3B", EncodedSeparator),
+            ("/%252e%252e%253b", EncodedSeparator),
             ("/%2e%2e/x", EncodedSeparator),
             ("/%2E%2e", EncodedSeparator),
             ("/%2e", EncodedSeparator),
@@ -385,6 +420,45 @@ mod tests {
             ),
             Err(TooLong)
         );
+    }
+
+    #[test]
+    fn matrix_parameters_on_a_dot_segment_are_refused_at_every_level_of_decoding() {
+        for path in [
+            "/..;",
+            "/.;",
+            "/..;jsessionid=x",
+            "/a/..;/b",
+            "/a/.;/b",
+            "/..%3b",
+            "/.%3B",
+            "/..%3Bx=1",
+            "/..%253b",
+            "/..%25253b",
+            "/%2e%2e;x",
+            "/%2E%2E%3B",
+            "/.%2e%3b",
+            "/%252e%252e%253b/x",
+            "/%2e;",
+        ] {
+            assert!(check_proxy_path(path).is_err(), "{path:?}");
+        }
+        // A segment that only starts with dots, or whose parameters hold them, is not a
+        // dot segment.
+        for path in [
+            "/...;x",
+            "/.well-known;x",
+            "/..a;b",
+            "/a;..",
+            "/a;.",
+            "/a%3b..",
+            "/;x",
+            "/a;",
+            "/x..;",
+            "/v1;..;/b",
+        ] {
+            assert_eq!(check_proxy_path(path), Ok(()), "{path:?}");
+        }
     }
 
     #[test]
@@ -515,6 +589,10 @@ mod tests {
                 Just("%2f".to_owned()),
                 Just("%5c".to_owned()),
                 Just("%25".to_owned()),
+                Just(";".to_owned()),
+                Just("%3b".to_owned()),
+                Just("%3B".to_owned()),
+                Just(";jsessionid=x".to_owned()),
                 Just("\\".to_owned()),
                 Just("@".to_owned()),
                 Just(":".to_owned()),
@@ -526,6 +604,21 @@ mod tests {
                 "[ -~]{1,3}",
                 any::<char>().prop_map(String::from),
             ]
+        }
+
+        /// Whether a server that decodes (up to three times) and strips matrix
+        /// parameters could read `segment` as `.` or `..`.
+        fn reads_as_dot_segment(segment: &str) -> bool {
+            let mut current = segment.as_bytes().to_vec();
+            for _ in 0..4 {
+                let name = current.split(|b| *b == b';').next().unwrap_or_default();
+                let name: Vec<u8> = percent_decode(name).collect();
+                if name == b"." || name == b".." {
+                    return true;
+                }
+                current = percent_decode(&current).collect();
+            }
+            false
         }
 
         fn path() -> impl Strategy<Value = String> {
@@ -551,6 +644,7 @@ mod tests {
                     let reparsed = Url::parse(built.as_str()).unwrap();
                     prop_assert_eq!(&reparsed, &built);
                     prop_assert!(!built.path().split('/').any(|s| s == "." || s == ".."));
+                    prop_assert!(!built.path().split('/').any(reads_as_dot_segment));
                 }
             }
 
