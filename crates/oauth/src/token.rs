@@ -105,6 +105,29 @@ impl TokenError {
         matches!(self, Self::Transient { .. })
     }
 
+    /// Whether the request provably never reached the provider: refused by the outbound
+    /// policy, or the connection failed before a byte of it was sent (DNS, a refused or
+    /// reset connect, the TLS handshake, the connect timeout). Then repeating it cannot
+    /// make the provider see it twice. A timeout after connecting, a connection lost
+    /// during the exchange, and any HTTP answer (5xx and 429 included) are not: the
+    /// provider may have acted on the request.
+    pub fn never_sent(&self) -> bool {
+        match self {
+            Self::Transient {
+                status: None,
+                source: Some(source),
+                ..
+            }
+            | Self::Transport(source) => match source {
+                TransportError::Policy(_) | TransportError::Connect(_) => true,
+                // A connect timeout is both; a timeout waiting for the answer is not.
+                TransportError::Timeout(e) => e.is_connect(),
+                TransportError::BodyTooLarge(_) | TransportError::Other(_) => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The provider's `Retry-After`, when it sent one with a transient error.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

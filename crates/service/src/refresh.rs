@@ -322,7 +322,8 @@ impl Services {
         }
     }
 
-    /// One refresh at the provider (with bounded retries of transient failures).
+    /// One refresh at the provider, retried only after failures before the request left
+    /// (see [`tokenwarden_oauth::RetryPolicy::run_refresh`]).
     async fn call_provider_refresh(
         &self,
         dek: &DataKey,
@@ -352,13 +353,24 @@ impl Services {
         } else {
             Vec::new()
         };
+        // Retried only while no attempt can have reached the provider: one that rotates
+        // refresh tokens would answer a repeat of a lost attempt with `invalid_grant`.
         let response = self
             .oauth
             .retry
-            .run(|| refresh(&self.oauth.http, &def, &credentials, &refresh_token, &scopes, self.clock.now()))
+            .run_refresh(|| refresh(&self.oauth.http, &def, &credentials, &refresh_token, &scopes, self.clock.now()))
             .await
-            .map_err(|e| match e {
-                TokenError::InvalidGrant(_) => RefreshFailure::InvalidGrant,
+            .map_err(|failure| match failure.error {
+                TokenError::InvalidGrant(_) if failure.grant_refused() => RefreshFailure::InvalidGrant,
+                TokenError::InvalidGrant(_) => {
+                    // An earlier attempt of this cycle may have reached the provider and
+                    // rotated the token: the refusal says nothing about the grant, and
+                    // marking the connection would destroy a healthy one.
+                    warn!(connection.id = %row.connection.id, "invalid_grant after a transient failure of the same refresh: treated as provider unavailable, the connection and its tokens are kept");
+                    RefreshFailure::Other(ServiceError::ProviderUnavailable {
+                        retry_after_secs: Some(1),
+                    })
+                }
                 e if e.is_transient() => {
                     warn!(error = %e, connection.id = %row.connection.id, "provider unavailable for refresh");
                     RefreshFailure::Other(ServiceError::ProviderUnavailable {
