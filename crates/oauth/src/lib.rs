@@ -85,7 +85,7 @@ pub use quirks::{
     BodyFormat, ExpiryUnit, ParamKind, RefreshSpec, RevocationAuth, RevocationSpec, RevokeTokens,
     Rotation, TokenRequestSpec, TokenResponseSpec,
 };
-pub use retry::RetryPolicy;
+pub use retry::{CycleFailure, Repeat, RetryPolicy};
 pub use secret::{AccessToken, AuthorizationCode, IdToken, Nonce, RefreshToken, State};
 pub use token::{
     ProviderError, TokenError, TokenResponse, parse_token_response, parse_token_response_with,

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, Weak};
 use chrono::Duration;
 use tokenwarden_crypto::{DataKey, Purpose};
 use tokenwarden_domain::Scopes;
-use tokenwarden_oauth::{ClientCredentials, RefreshToken, TokenError, refresh};
+use tokenwarden_oauth::{ClientCredentials, RefreshToken, Repeat, Rotation, TokenError, refresh};
 use tokenwarden_store::{Actor, ConnectionForToken, ConnectionStatus, TokenFormat, TokenWrite};
 use tracing::{info, warn};
 
@@ -355,10 +355,17 @@ impl Services {
         };
         // Retried only while no attempt can have reached the provider: one that rotates
         // refresh tokens would answer a repeat of a lost attempt with `invalid_grant`.
+        // A provider whose catalog entry says it never rotates keeps the token it was
+        // sent, so any transient failure may be repeated there.
+        let repeat = if def.spec().refresh.rotates == Rotation::Never {
+            Repeat::AnyTransient
+        } else {
+            Repeat::UnsentOnly
+        };
         let response = self
             .oauth
             .retry
-            .run_refresh(|| refresh(&self.oauth.http, &def, &credentials, &refresh_token, &scopes, self.clock.now()))
+            .run_with(repeat, || refresh(&self.oauth.http, &def, &credentials, &refresh_token, &scopes, self.clock.now()))
             .await
             .map_err(|failure| match failure.error {
                 TokenError::InvalidGrant(_) if failure.grant_refused() => RefreshFailure::InvalidGrant,
