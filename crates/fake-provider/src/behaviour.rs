@@ -116,7 +116,8 @@ impl Fault {
 }
 
 /// What a faulted token call answers. Faults are applied before the request
-/// is processed, so no code is consumed and no token rotated.
+/// is processed, so no code is consumed and no token rotated, except those
+/// whose [`FaultKind::after_processing`] says otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// HTTP 500 with `{"error":"server_error"}`.
@@ -132,6 +133,23 @@ pub enum FaultKind {
     /// Keeps the request open for the configured hang duration (or until the
     /// provider shuts down), then answers 504.
     Hang,
+    /// Processes the call first (a code is consumed, a refresh token rotated),
+    /// then answers as [`FaultKind::ServiceUnavailable`]: a gateway in front of
+    /// the provider that lost its answer.
+    ServiceUnavailableAfterProcessing,
+    /// Processes the call first, then behaves as [`FaultKind::Hang`]: the answer
+    /// is lost past the client's timeout.
+    HangAfterProcessing,
+}
+
+impl FaultKind {
+    /// Whether the call is processed before the fault answers it.
+    pub fn after_processing(&self) -> bool {
+        matches!(
+            self,
+            Self::ServiceUnavailableAfterProcessing | Self::HangAfterProcessing
+        )
+    }
 }
 
 /// Token calls a [`Fault`] applies to.

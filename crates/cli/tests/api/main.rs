@@ -53,6 +53,8 @@ mod proxy;
 #[cfg(test)]
 mod refresh;
 #[cfg(test)]
+mod refresh_retry;
+#[cfg(test)]
 mod replicas;
 #[cfg(test)]
 mod review_fixes;

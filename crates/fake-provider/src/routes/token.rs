@@ -62,7 +62,8 @@ pub(crate) async fn token(
         tokio::time::sleep(latency).await;
     }
     let settings = shared.settings();
-    if let Some(kind) = shared.take_fault(grant_type.as_deref()) {
+    let fault = shared.take_fault(grant_type.as_deref());
+    if let Some(kind) = fault.clone().filter(|k| !k.after_processing()) {
         tracing::debug!(fault = ?kind, "fake provider answers a token call with a fault");
         return fault_response(&shared, kind, &settings.quirks).await;
     }
@@ -80,6 +81,10 @@ pub(crate) async fn token(
             None => Err(OAuthError::invalid_request("missing grant_type")),
         }
     });
+    if let Some(kind) = fault {
+        tracing::debug!(fault = ?kind, processed = result.is_ok(), "fake provider loses its answer to a processed token call");
+        return fault_response(&shared, kind, &settings.quirks).await;
+    }
     match result {
         Ok(issued) => render_tokens(
             issued,
@@ -452,7 +457,7 @@ async fn fault_response(shared: &Shared, kind: FaultKind, quirks: &Quirks) -> Re
             Json(json!({ "error": "server_error" })),
         )
             .into_response(),
-        FaultKind::ServiceUnavailable => (
+        FaultKind::ServiceUnavailable | FaultKind::ServiceUnavailableAfterProcessing => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "error": "temporarily_unavailable" })),
         )
@@ -474,7 +479,7 @@ async fn fault_response(shared: &Shared, kind: FaultKind, quirks: &Quirks) -> Re
             "<html><body><h1>Service temporarily overloaded</h1><p>upstream said: \u{1f4a5}</p>",
         )
             .into_response(),
-        FaultKind::Hang => {
+        FaultKind::Hang | FaultKind::HangAfterProcessing => {
             let mut released = shared.shutdown.subscribe();
             tokio::select! {
                 () = tokio::time::sleep(shared.hang_duration) => {}

@@ -604,3 +604,106 @@ async fn a_query_token_request_is_a_get_without_a_body() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_refresh_answered_503_is_not_retried_so_a_rotated_token_is_never_presented_twice() {
+    let server = FakeServer::start().await;
+    server
+        .reply("/token", Reply::raw(503, "text/plain", "down"))
+        .reply(
+            "/token",
+            Reply::json(200, json!({"access_token": "at-2", "token_type": "Bearer"})),
+        );
+    let def = server.provider(|_| {});
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let failure = fast_retries()
+        .run_refresh(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            failure.error,
+            TokenError::Transient {
+                status: Some(StatusCode::SERVICE_UNAVAILABLE),
+                ..
+            }
+        ),
+        "{failure:?}"
+    );
+    assert!(!failure.after_transient);
+    assert_eq!(server.requests_to("/token").len(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_that_times_out_after_sending_is_not_retried() {
+    let server = FakeServer::start().await;
+    server
+        .reply(
+            "/token",
+            Reply::json(200, json!({"access_token": "late"})).delayed(Duration::from_secs(2)),
+        )
+        .reply(
+            "/token",
+            Reply::json(200, json!({"access_token": "at-2", "token_type": "Bearer"})),
+        );
+    let def = server.provider(|_| {});
+    let http = HttpPolicy {
+        allow_loopback: true,
+        timeout: Duration::from_millis(200),
+        ..HttpPolicy::default()
+    }
+    .build()
+    .unwrap();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+
+    let failure = fast_retries()
+        .run_refresh(|| refresh(&http, &def, &creds, &rt, &[], now()))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            failure.error,
+            TokenError::Transient {
+                status: None,
+                source: Some(TransportError::Timeout(_)),
+                ..
+            }
+        ),
+        "{failure:?}"
+    );
+    assert!(!failure.error.never_sent());
+    assert_eq!(server.requests_to("/token").len(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_whose_connection_is_refused_is_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let server = FakeServer::start().await;
+    let def = server.provider(|spec| {
+        spec.token_url = url::Url::parse(&format!("http://127.0.0.1:{port}/token")).unwrap();
+    });
+    let http = loopback_client();
+    let rt = RefreshToken::new("rt");
+    let creds = credentials();
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+
+    let failure = fast_retries()
+        .run_refresh(|| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            refresh(&http, &def, &creds, &rt, &[], now())
+        })
+        .await
+        .unwrap_err();
+
+    assert!(failure.error.never_sent(), "{failure:?}");
+    assert!(failure.after_transient);
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
