@@ -53,6 +53,32 @@ fn binding_hash(cookie: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The link page's form token: what its hidden `form_token` field holds, tied to the
+/// link and to the random form cookie the page set in that browser (double submit).
+fn form_token(token: &str, form_cookie: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"tokenwarden/connect-form/v1\0");
+    h.update(token.as_bytes());
+    h.update(b"\0");
+    h.update(form_cookie.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// The name of the form cookie of a link's page: one per link (so two link pages open
+/// in one browser do not displace each other's), named after a hash of the link that
+/// says nothing about it. `__Host-` with an https public URL, as the binding cookie.
+fn form_cookie_name(token: &str, secure: bool) -> String {
+    let mut h = Sha256::new();
+    h.update(b"tokenwarden/connect-form-cookie/v1\0");
+    h.update(token.as_bytes());
+    let tag = URL_SAFE_NO_PAD.encode(&h.finalize()[..9]);
+    if secure {
+        format!("__Host-tw_form_{tag}")
+    } else {
+        format!("tw_form_{tag}")
+    }
+}
+
 fn link_key(token: &str) -> DataKey {
     DataKey::derive_from_secret(token.as_bytes(), b"tokenwarden/connect-link/v1")
 }
@@ -140,6 +166,14 @@ pub struct LinkPage {
     pub expires_at: DateTime<Utc>,
     /// The provider's authorization endpoint origin: the page's form may redirect there.
     pub provider_origin: String,
+    /// The page's form cookie (HttpOnly, SameSite=Strict, Path=/, for `form_max_age_secs`)
+    /// and the hidden `form_token` field that must come back with it.
+    pub form_cookie_name: String,
+    pub form_cookie_value: SecretString,
+    pub form_token: SecretString,
+    pub form_max_age_secs: i64,
+    /// Whether the public URL is https (the cookie is then Secure).
+    pub secure: bool,
 }
 
 /// The link page's answer.
@@ -211,6 +245,9 @@ impl Services {
             &view.app.provider_key,
             custom.as_ref().map(|p| p.spec.as_str()),
         )?;
+        let secure = self.links_secure();
+        let form_cookie = random_token();
+        let form_token = SecretString::from(form_token(token, form_cookie.expose_secret()));
         Ok(LinkView::Open(LinkPage {
             vault_name: view.vault_name,
             app: view.app.key.to_string(),
@@ -218,10 +255,65 @@ impl Services {
             scopes: view.session.scopes.as_slice().to_vec(),
             expires_at: link.expires_at,
             provider_origin: def.spec().authorization_url.origin().ascii_serialization(),
+            form_cookie_name: form_cookie_name(token, secure),
+            form_cookie_value: form_cookie,
+            form_token,
+            form_max_age_secs: (link.expires_at - now).num_seconds().max(1),
+            secure,
         }))
     }
 
-    /// `POST /connect/{link}`: spends the link once and answers where to go.
+    /// Whether a `POST /connect/{link}` comes from the link's own page in this browser
+    /// (the page's CSRF defence): an `Origin` header, when sent, must be the public URL's
+    /// origin, a `Sec-Fetch-Site`, when sent, `same-origin` or `none`, and the form's
+    /// `form_token` must match the page's form cookie among `cookies`. Answers why not,
+    /// for the log; it holds no secret. Touches nothing, so a refused press spends nothing.
+    pub fn connect_link_form_holds(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+        sec_fetch_site: Option<&str>,
+        submitted: Option<&str>,
+        cookies: &[(String, String)],
+    ) -> Result<(), &'static str> {
+        if let Some(origin) = origin {
+            let ours = url::Url::parse(&self.config.public_url)
+                .map(|u| u.origin().ascii_serialization())
+                .map_err(|_| "the public URL has no origin")?;
+            if !origin.trim().eq_ignore_ascii_case(&ours) {
+                return Err("a foreign Origin");
+            }
+        }
+        if let Some(site) = sec_fetch_site {
+            let site = site.trim();
+            if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+                return Err("a Sec-Fetch-Site other than same-origin");
+            }
+        }
+        if !well_formed(token) {
+            return Err("a malformed link");
+        }
+        let Some(submitted) = submitted else {
+            return Err("no form token");
+        };
+        let name = form_cookie_name(token, self.links_secure());
+        let mut cookies = cookies.iter().filter(|(n, _)| *n == name).peekable();
+        if cookies.peek().is_none() {
+            return Err("no form cookie");
+        }
+        let holds = cookies.any(|(_, v)| {
+            use subtle::ConstantTimeEq;
+            bool::from(form_token(token, v).as_bytes().ct_eq(submitted.as_bytes()))
+        });
+        if holds {
+            Ok(())
+        } else {
+            Err("a form token that does not match its cookie")
+        }
+    }
+
+    /// `POST /connect/{link}`: spends the link once and answers where to go. The caller
+    /// has checked [`Services::connect_link_form_holds`] first.
     pub async fn spend_connect_link(
         &self,
         token: &str,

@@ -476,9 +476,16 @@ async fn no_canary_secret_reaches_a_log_line_audit_record_error_body_or_database
         .browse("the connect link page", Method::GET, &link, None, false)
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    let spent = r
-        .browse("the connect link button", Method::POST, &link, None, true)
-        .await;
+    let form = crate::connect_links::page_form(&page);
+    let spent = crate::connect_links::post_link(
+        r.server.http(),
+        &link,
+        &[("origin", &crate::connect_links::origin_of(&link))],
+        Some(&form.cookie),
+        Some(&form.form_token),
+    )
+    .await;
+    r.keep("the connect link button", &spent, true);
     assert_eq!(spent.status, StatusCode::SEE_OTHER, "{}", spent.text);
     let cookie = spent
         .header("set-cookie")

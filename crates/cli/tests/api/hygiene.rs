@@ -229,7 +229,9 @@ async fn connect_link_pages_and_their_404_and_410_variants_are_locked_down() {
     let head = open(Method::HEAD, link.clone()).await;
     assert_eq!(head.status, StatusCode::OK);
     assert_base_headers("link page (HEAD)", &head);
-    let spent = open(Method::POST, link.clone()).await;
+    let refused = open(Method::POST, link.clone()).await;
+    assert_page("refused link press (403)", &refused, StatusCode::FORBIDDEN);
+    let spent = crate::connect_links::press(&client, &link).await;
     assert_eq!(spent.status, StatusCode::SEE_OTHER, "{}", spent.text);
     assert_base_headers("link spend (303)", &spent);
     assert!(spent.header("set-cookie").is_some());

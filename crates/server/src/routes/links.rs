@@ -138,14 +138,13 @@ pub async fn connect_link_page(
 
 /// The link page's form, as its button sends it.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
 pub struct SpendLinkForm {
     /// The page's hidden `form_token`, which must match the form cookie the page set.
-    form_token: String,
+    form_token: Option<String>,
 }
 
 /// The value of a header, if it is sent once and readable.
-fn single_header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn single_header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (None, _) => None,
@@ -180,15 +179,17 @@ pub async fn spend_connect_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let submitted = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "form_token")
-        .map(|(_, v)| v.into_owned());
+    let form = SpendLinkForm {
+        form_token: url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "form_token")
+            .map(|(_, v)| v.into_owned()),
+    };
     let cookies = cookies_named(&headers, "tw_form_");
     if let Err(why) = state.services.connect_link_form_holds(
         &link,
         single_header(&headers, header::ORIGIN),
         single_header(&headers, header::HeaderName::from_static("sec-fetch-site")),
-        submitted.as_deref(),
+        form.form_token.as_deref(),
         &cookies,
     ) {
         // An unknown or used link still says so; an open one is refused untouched.
