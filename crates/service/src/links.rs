@@ -254,7 +254,7 @@ impl Services {
             provider: def.spec().display_name.clone(),
             scopes: view.session.scopes.as_slice().to_vec(),
             expires_at: link.expires_at,
-            provider_origin: def.spec().authorization_url.origin().ascii_serialization(),
+            provider_origin: self.link_target_origin(token, &view.session, link)?,
             form_cookie_name: form_cookie_name(token, secure),
             form_cookie_value: form_cookie,
             form_token,
@@ -378,6 +378,33 @@ impl Services {
             cookie_max_age_secs: SESSION_LIFETIME_MINUTES * 60,
             secure,
         }))
+    }
+
+    /// The origin the link's button sends the browser to, from the session's own
+    /// authorization URL (with a templated provider's parameters filled in, e.g.
+    /// `https://{shop}.myshopify.com`): the page's CSP `form-action` must allow it.
+    fn link_target_origin(
+        &self,
+        token: &str,
+        session: &ConnectSessionRecord,
+        link: &ConnectLinkRecord,
+    ) -> ServiceResult<String> {
+        let plain = link_key(token)
+            .decrypt(
+                &url_binding(&session.vault_id, &session.id),
+                &link.sealed_url,
+            )
+            .map_err(|e| {
+                warn!(session.id = %session.id, "a connect link's URL does not decrypt");
+                ServiceError::from(e)
+            })?;
+        let url = std::str::from_utf8(plain.as_bytes())
+            .ok()
+            .and_then(|u| url::Url::parse(u).ok())
+            .ok_or_else(|| {
+                ServiceError::internal(std::io::Error::other("a connect link's URL is not a URL"))
+            })?;
+        Ok(url.origin().ascii_serialization())
     }
 
     /// A link's expiry for a session created now.
