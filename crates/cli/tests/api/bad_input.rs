@@ -372,12 +372,12 @@ fn bad_key_cases() -> Vec<Case> {
         bad_json(
             "an unknown role",
             json!({"name": "k", "roles": ["root"]}),
-            "roles[0]: role must be one of admin, connect, read, proxy",
+            "roles[0]: role must be one of admin, connect, read, proxy, refresh",
         ),
         bad_json(
             "a role in upper case",
             json!({"name": "k", "roles": ["read", "ADMIN"]}),
-            "roles[1]: role must be one of admin, connect, read, proxy",
+            "roles[1]: role must be one of admin, connect, read, proxy, refresh",
         ),
         bad_json(
             "an empty role list",
