@@ -201,6 +201,24 @@ impl std::fmt::Debug for SpentLink {
     }
 }
 
+/// The authorization URL sealed under the link's own key.
+fn sealed_url(
+    token: &str,
+    session: &ConnectSessionRecord,
+    link: &ConnectLinkRecord,
+) -> ServiceResult<String> {
+    let plain = link_key(token)
+        .decrypt(
+            &url_binding(&session.vault_id, &session.id),
+            &link.sealed_url,
+        )
+        .map_err(|e| {
+            warn!(session.id = %session.id, "a connect link's URL does not decrypt");
+            ServiceError::from(e)
+        })?;
+    String::from_utf8(plain.as_bytes().to_vec()).map_err(ServiceError::internal)
+}
+
 fn gone(
     session: &ConnectSessionRecord,
     link: &ConnectLinkRecord,
@@ -333,17 +351,7 @@ impl Services {
         if let Some(why) = gone(session, link, now) {
             return Ok(Err(Some(why)));
         }
-        let location = link_key(token)
-            .decrypt(
-                &url_binding(&session.vault_id, &session.id),
-                &link.sealed_url,
-            )
-            .map_err(|e| {
-                warn!(session.id = %session.id, "a connect link's URL does not decrypt");
-                ServiceError::from(e)
-            })?;
-        let location =
-            String::from_utf8(location.as_bytes().to_vec()).map_err(ServiceError::internal)?;
+        let location = sealed_url(token, session, link)?;
         let cookie = random_token();
         let state_expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
         let audit = record(
@@ -389,21 +397,9 @@ impl Services {
         session: &ConnectSessionRecord,
         link: &ConnectLinkRecord,
     ) -> ServiceResult<String> {
-        let plain = link_key(token)
-            .decrypt(
-                &url_binding(&session.vault_id, &session.id),
-                &link.sealed_url,
-            )
-            .map_err(|e| {
-                warn!(session.id = %session.id, "a connect link's URL does not decrypt");
-                ServiceError::from(e)
-            })?;
-        let url = std::str::from_utf8(plain.as_bytes())
-            .ok()
-            .and_then(|u| url::Url::parse(u).ok())
-            .ok_or_else(|| {
-                ServiceError::internal(std::io::Error::other("a connect link's URL is not a URL"))
-            })?;
+        let url = url::Url::parse(&sealed_url(token, session, link)?).map_err(|_| {
+            ServiceError::internal(std::io::Error::other("a connect link's URL is not a URL"))
+        })?;
         Ok(url.origin().ascii_serialization())
     }
 

@@ -12,6 +12,7 @@ use crate::helpers::Auth;
 use crate::oauth_support::{
     CLIENT_ID, CLIENT_SECRET, OAuthEnv, authorize, fetch, oauth_env, provider_config, send,
 };
+use crate::review_fixes::writable_db;
 
 /// A provider whose every URL is on a host named by the connection's `octet`
 /// parameter (`http://127.0.0.{octet}:port`), as Shopify's and Zendesk's are on
@@ -181,16 +182,6 @@ async fn an_upstream_401_forces_at_most_one_refresh_per_connection_in_thirty_sec
     env.provider.refuse_api_tokens(1);
     assert_eq!(proxy_get(&env, "c1/user").await.status, StatusCode::OK);
     assert_eq!(env.provider.refresh_calls(), 2);
-}
-
-/// The SQLite file opened for writing, as an operator would; `None` (the test is
-/// skipped with a note) on other backends, whose tampering SQL would differ.
-fn writable_db(app: &tokenwarden_testing::TestApp) -> Option<rusqlite::Connection> {
-    let path = app.sqlite_file("edits the database with SQLite SQL")?;
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    Some(conn)
 }
 
 #[tokio::test(flavor = "multi_thread")]

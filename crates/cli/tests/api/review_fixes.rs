@@ -9,7 +9,7 @@ use crate::oauth_support::{authorize, create_app, fetch, oauth_env, report, send
 
 /// The SQLite file opened for writing, as an operator would; `None` (the test is
 /// skipped with a note) on other backends, whose tampering SQL would differ.
-fn writable_db(app: &tokenwarden_testing::TestApp) -> Option<rusqlite::Connection> {
+pub(crate) fn writable_db(app: &tokenwarden_testing::TestApp) -> Option<rusqlite::Connection> {
     let path = app.sqlite_file("edits the database with SQLite SQL")?;
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10))
