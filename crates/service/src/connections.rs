@@ -401,7 +401,7 @@ impl Services {
             audit.outcome = "error";
         }
         self.audit_batch.append(&self.store, audit).await?;
-        drop(result?);
+        result?;
         let stored = self
             .store
             .connection(&caller.vault_id, id)

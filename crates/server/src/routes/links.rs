@@ -35,6 +35,33 @@ fn unknown_page() -> Response {
     )
 }
 
+fn cannot_open_page() -> Response {
+    pages::page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server could not open this link.",
+    )
+}
+
+/// A `Set-Cookie` value for one of the link pages' cookies: HttpOnly, Path=/, Secure
+/// under an https public URL.
+fn set_cookie(
+    name: &str,
+    value: &str,
+    same_site: SameSite,
+    max_age_secs: i64,
+    secure: bool,
+) -> Option<HeaderValue> {
+    let cookie = Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(same_site)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
+}
+
 /// A press that did not come from the link's own page (a cross-site form, or a page
 /// whose form cookie is gone): nothing was spent.
 fn refused_page() -> Response {
@@ -105,27 +132,17 @@ pub async fn connect_link_page(
                 &p.provider_origin,
             );
             if method != Method::HEAD {
-                let cookie = Cookie::build((
-                    p.form_cookie_name.clone(),
-                    p.form_cookie_value.expose_secret().to_owned(),
-                ))
-                .path("/")
-                .http_only(true)
-                .secure(p.secure)
-                .same_site(SameSite::Strict)
-                .max_age(cookie::time::Duration::seconds(p.form_max_age_secs))
-                .build();
-                match HeaderValue::from_str(&cookie.to_string()) {
-                    Ok(v) => {
+                match set_cookie(
+                    &p.form_cookie_name,
+                    p.form_cookie_value.expose_secret(),
+                    SameSite::Strict,
+                    p.form_max_age_secs,
+                    p.secure,
+                ) {
+                    Some(v) => {
                         page.headers_mut().insert(header::SET_COOKIE, v);
                     }
-                    Err(_) => {
-                        return pages::page(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Something went wrong",
-                            "The server could not open this link.",
-                        );
-                    }
+                    None => return cannot_open_page(),
                 }
             }
             page
@@ -208,32 +225,20 @@ pub async fn spend_connect_link(
     }
     match state.services.spend_connect_link(&link, &ctx).await {
         Ok(Ok(spent)) => {
-            let cookie = Cookie::build((
-                spent.cookie_name.clone(),
-                spent.cookie_value.expose_secret().to_owned(),
-            ))
-            .path("/")
-            .http_only(true)
-            .secure(spent.secure)
-            .same_site(SameSite::Lax)
-            .max_age(cookie::time::Duration::seconds(spent.cookie_max_age_secs))
-            .build();
+            let cookie = set_cookie(
+                &spent.cookie_name,
+                spent.cookie_value.expose_secret(),
+                SameSite::Lax,
+                spent.cookie_max_age_secs,
+                spent.secure,
+            );
             let mut headers = HeaderMap::new();
-            match (
-                HeaderValue::from_str(&cookie.to_string()),
-                HeaderValue::from_str(&spent.location),
-            ) {
-                (Ok(set_cookie), Ok(location)) => {
+            match (cookie, HeaderValue::from_str(&spent.location).ok()) {
+                (Some(set_cookie), Some(location)) => {
                     headers.insert(header::SET_COOKIE, set_cookie);
                     headers.insert(header::LOCATION, location);
                 }
-                _ => {
-                    return pages::page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Something went wrong",
-                        "The server could not open this link.",
-                    );
-                }
+                _ => return cannot_open_page(),
             }
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(
