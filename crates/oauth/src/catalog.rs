@@ -8,7 +8,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::http::HttpPolicy;
-use crate::provider::{DefinitionError, ProviderDefinition, ProviderSpec, toml_problem};
+use crate::provider::{DefinitionError, ProviderDefinition, ProviderSpec};
+use crate::provider_error::toml_problem;
 
 /// The built-in catalog, embedded at build time: `(file stem, text)`. Each file cites
 /// the provider's documentation. Adding a provider is adding a file and a line here.

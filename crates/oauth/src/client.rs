@@ -16,7 +16,8 @@ use crate::pkce::PkceVerifier;
 use crate::provider::{ClientAuth, ProviderDefinition};
 use crate::quirks::{BodyFormat, RevocationAuth, RevokeTokens};
 use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
-use crate::token::{TokenError, TokenResponse, checked_fields, parse_token_response_redacting};
+use crate::token::{TokenError, TokenResponse, parse_token_response_redacting};
+use crate::token_classify::checked_fields;
 
 /// An app's client credentials at one provider.
 #[derive(Clone)]

@@ -170,34 +170,21 @@ impl ProviderMetadata {
     /// issuer override discovery) and check with
     /// [`crate::ProviderDefinition::from_spec`]. Asks for `openid` by default.
     pub fn into_spec(self, key: &str, display_name: &str) -> ProviderSpec {
-        ProviderSpec {
-            key: key.to_owned(),
-            display_name: display_name.to_owned(),
-            authorization_url: self.authorization_endpoint,
-            token_url: self.token_endpoint,
-            revocation_url: self.revocation_endpoint,
-            userinfo_url: self.userinfo_endpoint,
-            issuer: Some(self.issuer),
-            jwks_uri: self.jwks_uri,
-            api_base_urls: Vec::new(),
-            scope_separator: " ".to_owned(),
-            default_scopes: vec!["openid".to_owned()],
-            client_auth: self.client_auth,
-            pkce: self.pkce_s256,
-            authorize_params: Default::default(),
-            iss_parameter_supported: self.iss_parameter_supported,
-            refresh_requires_scopes: false,
-            params: Default::default(),
-            scope_param: "scope".to_owned(),
-            refresh_url: None,
-            token_request: Default::default(),
-            token_response: Default::default(),
-            refresh: Default::default(),
-            revocation: Default::default(),
-            redirect_extras: Vec::new(),
-            docs: Vec::new(),
-            unconfirmed: Vec::new(),
-        }
+        let mut spec = ProviderSpec::new(
+            key,
+            display_name,
+            self.authorization_endpoint,
+            self.token_endpoint,
+        );
+        spec.revocation_url = self.revocation_endpoint;
+        spec.userinfo_url = self.userinfo_endpoint;
+        spec.issuer = Some(self.issuer);
+        spec.jwks_uri = self.jwks_uri;
+        spec.default_scopes = vec!["openid".to_owned()];
+        spec.client_auth = self.client_auth;
+        spec.pkce = self.pkce_s256;
+        spec.iss_parameter_supported = self.iss_parameter_supported;
+        spec
     }
 }
 

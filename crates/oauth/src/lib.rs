@@ -51,14 +51,26 @@ pub mod catalog;
 pub mod client;
 pub mod discovery;
 pub mod http;
+mod http_address;
+mod http_error;
+mod http_resolver;
 pub mod id_token;
 pub mod pkce;
 pub mod provider;
+mod provider_check;
+mod provider_error;
+mod provider_spec;
 pub mod proxy;
+mod proxy_headers;
+mod proxy_path;
 pub mod quirks;
 pub mod retry;
 pub mod secret;
+mod template;
 pub mod token;
+mod token_classify;
+mod token_error;
+mod token_fields;
 pub mod userinfo;
 
 pub use authorize::{

@@ -1,16 +1,19 @@
 //! Token endpoint responses (RFC 6749 §5.1) and errors (RFC 6749 §5.2), parsed as real
 //! providers send them rather than as the RFC would like.
-
-use std::fmt;
-use std::time::Duration;
+//!
+//! This file turns a response into a [`TokenResponse`]; the errors are in `token_error`,
+//! the classification of error answers in `token_classify` and the field readers in
+//! `token_fields`.
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::http::TransportError;
-use crate::quirks::{ExpiryUnit, TokenResponseSpec};
+use crate::quirks::TokenResponseSpec;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::token_classify::checked_fields;
+pub use crate::token_error::{ProviderError, TokenError};
+use crate::token_fields::{expiry, lookup, parse_scopes, strip_secrets, take_string};
 
 /// A successful token response, with its expiry made absolute.
 #[derive(Debug, Clone)]
@@ -31,153 +34,6 @@ pub struct TokenResponse {
     /// Every other field, e.g. Salesforce's `instance_url`, minus anything named like a
     /// token or secret, at any depth.
     pub extras: Map<String, Value>,
-}
-
-/// An error response from the provider, as RFC 6749 §5.2 structures it.
-///
-/// `Display` shows only the `error` code: the description is free text from the
-/// provider and is kept for logs and developers, not for echoing to callers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderError {
-    /// The error code (`invalid_grant`, `invalid_client`, ...), limited to the RFC's
-    /// character set and 64 characters.
-    pub error: String,
-    /// `error_description`.
-    pub error_description: Option<String>,
-    /// `error_uri`.
-    pub error_uri: Option<String>,
-}
-
-impl fmt::Display for ProviderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.error)
-    }
-}
-
-/// A failed token, refresh or revocation request.
-///
-/// Nothing here holds a token, code or secret, and no variant keeps the response body.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// `invalid_grant` (RFC 6749 §5.2): the code or refresh token is no longer good. The
-    /// connection needs the user again; retrying will not help.
-    #[error("the provider refused the grant: {0}")]
-    InvalidGrant(ProviderError),
-    /// Any other provider error (`invalid_client`, `invalid_scope`, ...).
-    #[error("the provider refused the request: {0}")]
-    Provider(ProviderError),
-    /// Worth retrying later: 5xx, 429, `temporarily_unavailable`, timeouts, failed
-    /// connections.
-    #[error("transient failure at the provider{}", status_suffix(*.status))]
-    Transient {
-        /// The HTTP status, when a response arrived.
-        status: Option<StatusCode>,
-        /// The provider's `Retry-After`, when it sent one.
-        retry_after: Option<Duration>,
-        /// The transport failure, when no response arrived.
-        #[source]
-        source: Option<TransportError>,
-    },
-    /// A response that is neither a token nor an error. The body is not kept: it may
-    /// hold a token.
-    #[error("unexpected response from the provider (HTTP {status}, content type {})", content_type.as_deref().unwrap_or("none"))]
-    Malformed {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The `Content-Type` header.
-        content_type: Option<String>,
-    },
-    /// The request could not be made: refused by the outbound policy, response too
-    /// large, or another non-transient transport failure.
-    #[error(transparent)]
-    Transport(TransportError),
-}
-
-fn status_suffix(status: Option<StatusCode>) -> String {
-    status
-        .map(|s| format!(" (HTTP {})", s.as_u16()))
-        .unwrap_or_default()
-}
-
-impl TokenError {
-    /// Whether a retry may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient { .. })
-    }
-
-    /// Whether the request provably never reached the provider: refused by the outbound
-    /// policy, or the connection failed before a byte of it was sent (DNS, a refused or
-    /// reset connect, the TLS handshake, the connect timeout). Then repeating it cannot
-    /// make the provider see it twice. A timeout after connecting, a connection lost
-    /// during the exchange, and any HTTP answer (5xx and 429 included) are not: the
-    /// provider may have acted on the request.
-    pub fn never_sent(&self) -> bool {
-        match self {
-            Self::Transient {
-                status: None,
-                source: Some(source),
-                ..
-            }
-            | Self::Transport(source) => match source {
-                TransportError::Policy(_) | TransportError::Connect(_) => true,
-                // A connect timeout is both; a timeout waiting for the answer is not.
-                TransportError::Timeout(e) => e.is_connect(),
-                TransportError::BodyTooLarge(_) | TransportError::Other(_) => false,
-            },
-            _ => false,
-        }
-    }
-
-    /// The provider's `Retry-After`, when it sent one with a transient error.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Transient { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    /// The structured provider error, when there is one.
-    pub fn provider_error(&self) -> Option<&ProviderError> {
-        match self {
-            Self::InvalidGrant(e) | Self::Provider(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn with_retry_after(self, value: Option<Duration>) -> Self {
-        match self {
-            Self::Transient {
-                status,
-                retry_after: None,
-                source,
-            } => Self::Transient {
-                status,
-                retry_after: value,
-                source,
-            },
-            other => other,
-        }
-    }
-}
-
-impl From<TransportError> for TokenError {
-    fn from(err: TransportError) -> Self {
-        if err.is_transient() {
-            Self::Transient {
-                status: None,
-                retry_after: None,
-                source: Some(err),
-            }
-        } else {
-            Self::Transport(err)
-        }
-    }
-}
-
-impl From<crate::http::PolicyError> for TokenError {
-    fn from(err: crate::http::PolicyError) -> Self {
-        Self::Transport(TransportError::Policy(err))
-    }
 }
 
 /// Parses a token endpoint response.
@@ -296,216 +152,10 @@ pub(crate) fn parse_token_response_redacting(
     })
 }
 
-/// Classifies a response before looking for a token: 5xx and 429 are transient, a body
-/// with `error` is a provider error whatever the status, any other non-2xx or
-/// unreadable body is malformed. Returns the body's fields otherwise.
-///
-/// `secrets` are what the request carried (the code, verifier, refresh token, client
-/// secret): a careless provider quotes them in its error, whose fields reach logs and
-/// answers, so they are cut out of it.
-pub(crate) fn checked_fields(
-    status: StatusCode,
-    content_type: Option<&str>,
-    body: &[u8],
-    secrets: &[&str],
-) -> Result<Map<String, Value>, TokenError> {
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(TokenError::Transient {
-            status: Some(status),
-            retry_after: None,
-            source: None,
-        });
-    }
-    let malformed = || TokenError::Malformed {
-        status,
-        content_type: content_type.map(str::to_owned),
-    };
-    let fields = decode_body(content_type, body).ok_or_else(malformed)?;
-    if let Some(err) = provider_error(&fields, secrets) {
-        return Err(match err.error.as_str() {
-            "invalid_grant" => TokenError::InvalidGrant(err),
-            // Defined for the authorization endpoint (RFC 6749 §4.1.2.1), but some
-            // token endpoints answer it too; it means "try again later".
-            "temporarily_unavailable" => TokenError::Transient {
-                status: Some(status),
-                retry_after: None,
-                source: None,
-            },
-            _ => TokenError::Provider(err),
-        });
-    }
-    if !status.is_success() {
-        return Err(malformed());
-    }
-    Ok(fields)
-}
-
-fn media_type(content_type: Option<&str>) -> Option<String> {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-}
-
-/// JSON when the content type says so, form-encoded when it says so, and for a missing
-/// or vague content type (`text/plain`, `text/html`) whichever of the two parses.
-fn decode_body(content_type: Option<&str>, body: &[u8]) -> Option<Map<String, Value>> {
-    let json = || match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
-    };
-    let form = || {
-        let text = std::str::from_utf8(body).ok()?.trim();
-        let plausible = text.contains('=')
-            && !text
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '{' || c == '"');
-        plausible.then(|| {
-            url::form_urlencoded::parse(text.as_bytes())
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect()
-        })
-    };
-    match media_type(content_type).as_deref() {
-        Some(m) if m == "application/json" || m.ends_with("+json") => json(),
-        Some("application/x-www-form-urlencoded") => form(),
-        _ => json().or_else(form),
-    }
-}
-
-/// The RFC 6749 §5.2 error fields, when the body has an `error` string, with every
-/// one of `secrets` cut out (before the code is shortened, so no part survives).
-pub(crate) fn provider_error(
-    fields: &Map<String, Value>,
-    secrets: &[&str],
-) -> Option<ProviderError> {
-    let error = redact(fields.get("error")?.as_str()?, secrets);
-    // RFC 6749 §5.2: error = 1*( %x20-21 / %x23-5B / %x5D-7E ). Anything else is
-    // dropped so that the code is safe to log and match on.
-    let error: String = error
-        .chars()
-        .filter(|&c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
-        .take(64)
-        .collect();
-    let text = |name| {
-        fields
-            .get(name)
-            .and_then(Value::as_str)
-            .map(|t| redact(t, secrets))
-    };
-    Some(ProviderError {
-        error: if error.is_empty() {
-            "unknown_error".to_owned()
-        } else {
-            error
-        },
-        error_description: text("error_description"),
-        error_uri: text("error_uri"),
-    })
-}
-
-/// `text` with each secret, raw or form-encoded, replaced by `[redacted]`. Secrets
-/// shorter than 8 bytes are left alone: cutting them would garble the text and they
-/// are no real secret.
-fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 8) {
-        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        for form in [
-            *secret,
-            encoded.as_str(),
-            encoded.replace('+', "%20").as_str(),
-        ] {
-            if text.contains(form) {
-                text = text.replace(form, "[redacted]");
-            }
-        }
-    }
-    text
-}
-
-fn take_string(fields: &mut Map<String, Value>, name: &str) -> Option<String> {
-    match fields.remove(name) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    }
-}
-
-/// `expires_in` as a non-negative integer, or a string holding one (seen in the wild,
-/// and every value in a form-encoded body is a string).
-fn expiry(value: &Value, unit: ExpiryUnit, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let seconds = match value {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        })?,
-        Value::String(s) => s.trim().parse::<u64>().ok()?,
-        _ => return None,
-    };
-    let seconds = match unit {
-        ExpiryUnit::Seconds => seconds,
-        ExpiryUnit::Milliseconds => seconds / 1000,
-    };
-    let delta = chrono::Duration::try_seconds(i64::try_from(seconds).ok()?)?;
-    now.checked_add_signed(delta)
-}
-
-/// The value at a dotted path (`team.id`).
-fn lookup<'a>(fields: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut value = fields.get(parts.next()?)?;
-    for part in parts {
-        value = value.as_object()?.get(part)?;
-    }
-    Some(value)
-}
-
-fn parse_scopes(value: Value) -> Option<Vec<String>> {
-    match value {
-        // RFC 6749 §3.3 says space-delimited; GitHub answers comma-delimited.
-        Value::String(s) => Some(
-            s.split([' ', ','])
-                .filter(|scope| !scope.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
-        Value::Array(items) => Some(
-            items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Value::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// Removes, at any depth, every field whose name says it is a token or a secret
-/// (Slack nests a user's `access_token` under `authed_user`), so that `extras` can be
-/// shown and stored as metadata.
-fn strip_secrets(fields: &mut Map<String, Value>) {
-    fields.retain(|name, _| {
-        let name = name.to_ascii_lowercase();
-        !(name.ends_with("token") || name.ends_with("secret") || name.contains("password"))
-    });
-    for value in fields.values_mut() {
-        strip_value(value);
-    }
-}
-
-fn strip_value(value: &mut Value) {
-    match value {
-        Value::Object(map) => strip_secrets(map),
-        Value::Array(items) => items.iter_mut().for_each(strip_value),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quirks::ExpiryUnit;
     use chrono::TimeZone as _;
 
     fn now() -> DateTime<Utc> {
@@ -743,40 +393,6 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "the provider refused the grant: `invalid_grant`"
-        );
-    }
-
-    #[test]
-    fn secrets_the_request_carried_are_cut_out_of_a_provider_error() {
-        let rt = "rt/secret+value 42";
-        let body = serde_json::json!({
-            "error": format!("refresh_token={rt} is unknown, and so is {}", "x".repeat(60)),
-            "error_description": "got rt%2Fsecret%2Bvalue+42 and client-secret-1234",
-            "error_uri": "https://p.example/e?token=rt%2Fsecret%2Bvalue%2042",
-        });
-        let Err(TokenError::Provider(e)) = checked_fields(
-            StatusCode::BAD_REQUEST,
-            JSON,
-            body.to_string().as_bytes(),
-            &[rt, "client-secret-1234", "short"],
-        ) else {
-            panic!("expected a provider error")
-        };
-        let kept: String = format!(
-            "refresh_token=[redacted] is unknown, and so is {}",
-            "x".repeat(60)
-        )
-        .chars()
-        .take(64)
-        .collect();
-        assert_eq!(e.error, kept);
-        assert_eq!(
-            e.error_description.as_deref(),
-            Some("got [redacted] and [redacted]")
-        );
-        assert_eq!(
-            e.error_uri.as_deref(),
-            Some("https://p.example/e?token=[redacted]")
         );
     }
 

@@ -3,11 +3,13 @@
 mod authorize;
 mod client_auth;
 mod discovery;
+mod form;
 mod oauth_error;
 mod persona;
 mod resource;
 mod revoke;
 mod token;
+mod token_render;
 
 use std::sync::Arc;
 

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::routes::client_auth::{authenticate, param};
+use crate::routes::form::parse_form;
 use crate::routes::oauth_error::OAuthError;
-use crate::routes::token::parse_form;
 use crate::state::{Shared, lock};
 
 pub(crate) async fn revoke(

@@ -4,33 +4,24 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::behaviour::{EchoSecrets, ExpiresIn, FaultKind, Quirks};
+use crate::behaviour::EchoSecrets;
 use crate::config::ClientRegistration;
 use crate::records::GrantId;
 use crate::routes::client_auth::{authenticate, basic_credentials, param};
-use crate::routes::oauth_error::{OAuthError, form_response, no_store};
+use crate::routes::form::{is_json, parse_form, parse_json};
+use crate::routes::oauth_error::OAuthError;
+use crate::routes::token_render::{Issued, fault_response, render_tokens};
 use crate::state::{RefreshStatus, Settings, Shared, Store, lock};
-
-/// What a successful token call returns.
-#[derive(Debug)]
-struct Issued {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: i64,
-    scope: String,
-    id_token: Option<String>,
-}
 
 pub(crate) async fn token(
     State(shared): State<Arc<Shared>>,
@@ -114,64 +105,6 @@ fn secrets_of(headers: &HeaderMap, form: &[(String, String)]) -> String {
         quoted.push(format!("client_secret={secret}"));
     }
     quoted.join(", ")
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
-}
-
-/// A JSON object body of string members, for personas whose token endpoint takes JSON.
-fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k, s)),
-                _ => None,
-            })
-            .collect()),
-        _ => Err(OAuthError::invalid_request(
-            "the body must be a JSON object",
-        )),
-    }
-}
-
-/// Parses a form body, refusing other content types and repeated
-/// parameters (RFC 6749 §3.2).
-pub(crate) fn parse_form(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Vec<(String, String)>, OAuthError> {
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::invalid_request("malformed form body"))?;
-    for (i, (name, _)) in form.iter().enumerate() {
-        if form[..i].iter().any(|(n, _)| n == name) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
-        }
-    }
-    Ok(form)
 }
 
 fn exchange_code(
@@ -393,105 +326,6 @@ fn id_token(
         tracing::error!(error = %e, "fake provider cannot sign an id_token");
         OAuthError::server_error("cannot sign the id_token")
     })
-}
-
-fn render_tokens(issued: Issued, settings: &Settings, code_exchange: bool) -> Response {
-    let quirks = &settings.quirks;
-    let mut fields: Vec<(&str, Value)> = vec![
-        ("access_token", Value::String(issued.access_token)),
-        ("token_type", Value::String("Bearer".to_owned())),
-    ];
-    match quirks.expires_in {
-        ExpiresIn::Number => fields.push(("expires_in", Value::from(issued.expires_in))),
-        ExpiresIn::String => {
-            fields.push(("expires_in", Value::String(issued.expires_in.to_string())))
-        }
-        ExpiresIn::Omitted => {}
-    }
-    if let Some(rt) = issued.refresh_token {
-        fields.push(("refresh_token", Value::String(rt)));
-    }
-    if !issued.scope.is_empty() {
-        fields.push(("scope", Value::String(issued.scope)));
-    }
-    if let Some(id_token) = issued.id_token {
-        fields.push(("id_token", Value::String(id_token)));
-    }
-    if let Some(persona) = &settings.persona {
-        let tokens: Map<String, Value> =
-            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let mut body = persona.extra_response_fields.clone();
-        match persona.nest_tokens_under.as_ref().filter(|_| code_exchange) {
-            Some(under) => {
-                let mut nested = match body.remove(under) {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                };
-                nested.extend(tokens);
-                body.insert(under.clone(), Value::Object(nested));
-            }
-            None => body.extend(tokens),
-        }
-        return no_store((StatusCode::OK, Json(Value::Object(body))).into_response());
-    }
-    let response = if quirks.form_encoded_token_response {
-        let pairs: Vec<(&str, String)> = fields
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => (k, s),
-                other => (k, other.to_string()),
-            })
-            .collect();
-        form_response(StatusCode::OK, &pairs)
-    } else {
-        let map: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        (StatusCode::OK, Json(Value::Object(map))).into_response()
-    };
-    no_store(response)
-}
-
-async fn fault_response(shared: &Shared, kind: FaultKind, quirks: &Quirks) -> Response {
-    match kind {
-        FaultKind::ServerError => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": "server_error" })),
-        )
-            .into_response(),
-        FaultKind::ServiceUnavailable | FaultKind::ServiceUnavailableAfterProcessing => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": "temporarily_unavailable" })),
-        )
-            .into_response(),
-        FaultKind::TooManyRequests { retry_after_secs } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after_secs.to_string())],
-            Json(
-                json!({ "error": "temporarily_unavailable", "error_description": "rate limited" }),
-            ),
-        )
-            .into_response(),
-        FaultKind::InvalidGrant => {
-            OAuthError::invalid_grant("injected fault: the grant is invalid").render(quirks)
-        }
-        FaultKind::GarbageBody => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            "<html><body><h1>Service temporarily overloaded</h1><p>upstream said: \u{1f4a5}</p>",
-        )
-            .into_response(),
-        FaultKind::Hang | FaultKind::HangAfterProcessing => {
-            let mut released = shared.shutdown.subscribe();
-            tokio::select! {
-                () = tokio::time::sleep(shared.hang_duration) => {}
-                _ = released.wait_for(|down| *down) => {}
-            }
-            (
-                StatusCode::GATEWAY_TIMEOUT,
-                Json(json!({ "error": "temporarily_unavailable" })),
-            )
-                .into_response()
-        }
-    }
 }
 
 /// BASE64URL(SHA-256(verifier)) (RFC 7636 §4.2).

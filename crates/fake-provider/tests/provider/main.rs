@@ -8,6 +8,8 @@ mod client_auth;
 #[cfg(test)]
 mod concurrency;
 #[cfg(test)]
+mod endpoints;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod flow;

@@ -13,3 +13,5 @@ mod http_policy;
 mod id_token;
 mod support;
 mod token_endpoint;
+mod token_faults;
+mod token_fixtures;

@@ -134,34 +134,13 @@ impl FakeServer {
 
     /// A provider at this server, with `edit` applied to the spec.
     pub fn provider(&self, edit: impl FnOnce(&mut ProviderSpec)) -> ProviderDefinition {
-        let mut spec = ProviderSpec {
-            key: "fake".into(),
-            display_name: "Fake".into(),
-            authorization_url: self.url("/authorize"),
-            token_url: self.url("/token"),
-            revocation_url: Some(self.url("/revoke")),
-            userinfo_url: Some(self.url("/userinfo")),
-            issuer: Some(self.origin()),
-            jwks_uri: Some(self.url("/jwks")),
-            api_base_urls: vec![],
-            scope_separator: " ".into(),
-            default_scopes: vec!["openid".into()],
-            client_auth: Default::default(),
-            pkce: true,
-            authorize_params: Default::default(),
-            iss_parameter_supported: false,
-            refresh_requires_scopes: false,
-            params: Default::default(),
-            scope_param: "scope".to_owned(),
-            refresh_url: None,
-            token_request: Default::default(),
-            token_response: Default::default(),
-            refresh: Default::default(),
-            revocation: Default::default(),
-            redirect_extras: Vec::new(),
-            docs: Vec::new(),
-            unconfirmed: Vec::new(),
-        };
+        let mut spec =
+            ProviderSpec::new("fake", "Fake", self.url("/authorize"), self.url("/token"));
+        spec.revocation_url = Some(self.url("/revoke"));
+        spec.userinfo_url = Some(self.url("/userinfo"));
+        spec.issuer = Some(self.origin());
+        spec.jwks_uri = Some(self.url("/jwks"));
+        spec.default_scopes = vec!["openid".into()];
         edit(&mut spec);
         ProviderDefinition::from_spec(spec, &loopback_policy()).unwrap()
     }
