@@ -1,8 +1,10 @@
-//! Secret canaries: a real `tokenwarden serve` at trace level runs a whole vault life
-//! with a recognisable value for every kind of secret, and none of them turns up in
-//! any log line, audit record, error or other non-owner answer, or database byte, in
-//! raw, hex, base64 (both alphabets, padded or not, and at every alignment inside a
-//! longer base64 text) or URL-encoded form.
+//! Secret canaries, in one file and one test over 500 lines because a single server
+//! run must carry every secret before all of that run's traces are searched: a real
+//! `tokenwarden serve` at trace level runs a whole vault life with a recognisable value
+//! for every kind of secret, and none of them turns up in any log line, audit record,
+//! error or other non-owner answer, or database byte, in raw, hex, base64 (both
+//! alphabets, padded or not, and at every alignment inside a longer base64 text) or
+//! URL-encoded form.
 //!
 //! Answers that hand a secret to its owner are not searched: the vault and key
 //! creation answers (the key, shown once), the connect-session answer (its
@@ -12,181 +14,24 @@
 
 use std::path::PathBuf;
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokenwarden_fake_provider::{
     ClientRegistration, EchoSecrets, FakeProvider, FakeProviderConfig,
 };
 use tokenwarden_testing::{Backend, TestDatabase};
 
-use crate::helpers::{Answer, Auth, Body, fetch, secret_of, with_secret};
+use crate::canaries_support::{Canary, Recorder, count, every_form, provider_log, random_alnum};
+use crate::helpers::{Auth, Body, fetch, secret_of, with_secret};
 use crate::oauth_support::{CLIENT_ID, Server, follow_authorization, query_param, report, send};
 use crate::processes::Process;
-use crate::stolen_database::{encodings, find_any, read_files};
 use crate::stolen_dump::dump;
+use crate::stolen_search::{find_any, read_files};
 
 /// In every secret the test chooses and every code and token the fake issues, and
 /// nowhere else: no name, id or email of the test holds it.
 const MARKER: &str = "CANARY";
 const EMAIL: &str = "ada@example.com";
-
-fn random_alnum(n: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
-/// Every form a secret may take in a text: raw, hex (both cases), base64 in both
-/// alphabets with and without padding, the base64 characters that depend only on the
-/// secret when it sits at offset 0, 1 or 2 (mod 3) of longer encoded data (a Basic
-/// header, a JSON blob), and URL-encoded (`+` or `%20` for a space).
-fn every_form(secret: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let names = [
-        "raw",
-        "hex",
-        "HEX",
-        "base64",
-        "base64 unpadded",
-        "base64url",
-        "base64url unpadded",
-    ];
-    let mut forms: Vec<(String, Vec<u8>)> = names
-        .iter()
-        .map(|n| (*n).to_owned())
-        .zip(encodings(secret))
-        .collect();
-    for (alphabet, engine) in [("base64", STANDARD_NO_PAD), ("base64url", URL_SAFE_NO_PAD)] {
-        for shift in 0..3 {
-            let mut shifted = vec![0u8; shift];
-            shifted.extend_from_slice(secret);
-            let text = engine.encode(&shifted);
-            // Characters that mix in a byte before or after the secret are left out.
-            let start = (shift * 8).div_ceil(6);
-            let end = shifted.len() * 8 / 6;
-            forms.push((
-                format!("{alphabet} inside, shifted {shift}"),
-                text.as_bytes()[start..end].to_vec(),
-            ));
-        }
-    }
-    let form_encoded: String = url::form_urlencoded::byte_serialize(secret).collect();
-    forms.push(("form-urlencoded".into(), form_encoded.clone().into_bytes()));
-    forms.push((
-        "percent-encoded".into(),
-        form_encoded.replace('+', "%20").into_bytes(),
-    ));
-    let mut unique: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, bytes) in forms {
-        if !unique.iter().any(|(_, b)| *b == bytes) {
-            unique.push((name, bytes));
-        }
-    }
-    unique
-}
-
-/// A secret of the run and what it is.
-#[derive(Debug, Clone)]
-struct Canary {
-    what: String,
-    value: Vec<u8>,
-}
-
-/// The answers of the run: those searched, and those that legitimately carry a
-/// secret to its owner.
-struct Recorder<'a> {
-    server: &'a Process,
-    searched: Vec<(PathBuf, Vec<u8>)>,
-    owner: Vec<(PathBuf, Vec<u8>)>,
-}
-
-fn answer_bytes(answer: &Answer) -> Vec<u8> {
-    let mut text = format!("{}\n", answer.status);
-    for (name, value) in &answer.headers {
-        text.push_str(&format!(
-            "{name}: {}\n",
-            String::from_utf8_lossy(value.as_bytes())
-        ));
-    }
-    text.push('\n');
-    text.push_str(&answer.text);
-    text.into_bytes()
-}
-
-impl Recorder<'_> {
-    fn keep(&mut self, label: &str, answer: &Answer, owner: bool) {
-        let place = (
-            PathBuf::from(format!("answer: {label}")),
-            answer_bytes(answer),
-        );
-        if owner {
-            self.owner.push(place);
-        } else {
-            self.searched.push(place);
-        }
-    }
-
-    /// A JSON API call, recorded.
-    async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        auth: Auth<'_>,
-        body: Option<&Value>,
-        owner: bool,
-    ) -> Answer {
-        let answer = send(self.server, method.clone(), path, auth, body).await;
-        self.keep(&format!("{method} {path}"), &answer, owner);
-        answer
-    }
-
-    /// A browser request to an absolute URL, with an optional cookie, recorded.
-    async fn browse(
-        &mut self,
-        label: &str,
-        method: Method,
-        url: &str,
-        cookie: Option<&str>,
-        owner: bool,
-    ) -> Answer {
-        let mut request = self.server.http().request(method, url);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.unwrap();
-        let answer = Answer {
-            status: response.status(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap(),
-        };
-        self.keep(label, &answer, owner);
-        answer
-    }
-}
-
-/// Every request the fake provider received, as text: what tokenwarden sent it.
-fn provider_log(provider: &FakeProvider) -> Vec<u8> {
-    let mut text = String::new();
-    for r in provider.requests() {
-        text.push_str(&format!("{} {}\n", r.method, r.path));
-        for (k, v) in r.query.iter().chain(&r.headers).chain(&r.form) {
-            text.push_str(&format!("{k}: {v}\n"));
-        }
-    }
-    text.into_bytes()
-}
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_canary_secret_reaches_a_log_line_audit_record_error_body_or_database_byte() {
@@ -476,11 +321,11 @@ async fn no_canary_secret_reaches_a_log_line_audit_record_error_body_or_database
         .browse("the connect link page", Method::GET, &link, None, false)
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    let form = crate::connect_links::page_form(&page);
-    let spent = crate::connect_links::post_link(
+    let form = crate::connect_links_support::page_form(&page);
+    let spent = crate::connect_links_support::post_link(
         r.server.http(),
         &link,
-        &[("origin", &crate::connect_links::origin_of(&link))],
+        &[("origin", &crate::connect_links_support::origin_of(&link))],
         Some(&form.cookie),
         Some(&form.form_token),
     )

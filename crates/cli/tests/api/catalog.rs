@@ -12,169 +12,17 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use tokenwarden_fake_provider::{
-    ClientAuthPolicy, ClientRegistration, ExpiresIn, FakeProvider, FakeProviderConfig, Persona,
-    PersonaRevoke, RecordedRequest, RedirectIss, TokenSource,
-};
-use tokenwarden_oauth::{ProviderSpec, builtin_providers};
+use serde_json::{Value, json};
+use tokenwarden_fake_provider::{FakeProvider, RecordedRequest};
+use tokenwarden_oauth::builtin_providers;
 use tokenwarden_testing::{SpawnOptions, TestApp, spawn_app_with};
 use url::Url;
 
+use crate::catalog_support::{
+    CLIENT_ID, CLIENT_SECRET, Expectation, call, expectations, fake_for, pointed,
+};
 use crate::helpers::{Auth, fetch};
 use crate::oauth_support::browser;
-
-const CLIENT_ID: &str = "catalog-client";
-const CLIENT_SECRET: &str = "catalog-secret";
-
-/// What one provider's documentation says, as the test checks it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expectation {
-    /// Connect-session parameters to give.
-    #[serde(default)]
-    params: BTreeMap<String, String>,
-    /// Path of the authorization endpoint (host first).
-    authorize_path: String,
-    /// Authorization parameters that must be present with these values.
-    #[serde(default)]
-    authorize: BTreeMap<String, String>,
-    /// Whether the authorization request carries a PKCE S256 challenge.
-    pkce: bool,
-    token_path: String,
-    /// `form` or `json`.
-    token_body: String,
-    /// `basic` or `post`.
-    client_auth: String,
-    /// How `expires_in` comes: `number`, `string` or `omitted`.
-    #[serde(default = "number")]
-    expires_in: String,
-    /// Whether the connection's stored token has an expiry.
-    expires: bool,
-    /// Members the provider adds to its token responses.
-    #[serde(default)]
-    response_extra: Map<String, Value>,
-    /// The token fields come nested under this member.
-    #[serde(default)]
-    nest: Option<String>,
-    /// Parameters added to the redirect.
-    #[serde(default)]
-    redirect_params: BTreeMap<String, String>,
-    /// `extras` the token call must answer.
-    #[serde(default)]
-    extras: Map<String, Value>,
-    /// `rotates`, `keeps` (no new refresh token), or `none` (no refresh token at all).
-    refresh: String,
-    #[serde(default)]
-    refresh_path: Option<String>,
-    /// The `scope` the refresh request must repeat, if any.
-    #[serde(default)]
-    refresh_scope: Option<String>,
-    #[serde(default)]
-    revoke: Option<Revoke>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Revoke {
-    method: String,
-    /// `{client_id}` and `{token}` stand for the values sent.
-    path: String,
-    /// `form:<name>`, `json:<name>`, `query:<name>`, `bearer` or `path`.
-    token_in: String,
-    /// `basic`, `post`, `client_id` or `none`.
-    auth: String,
-    /// Which token is revoked first: `refresh` or `access`.
-    token: String,
-    /// Whether `token_type_hint` is sent.
-    #[serde(default)]
-    hint: bool,
-    /// How many revocation requests are made.
-    #[serde(default = "one")]
-    count: usize,
-}
-
-fn number() -> String {
-    "number".to_owned()
-}
-
-fn one() -> usize {
-    1
-}
-
-fn expectations() -> BTreeMap<String, Expectation> {
-    toml::from_str(include_str!("catalog/expectations.toml")).unwrap()
-}
-
-/// `https://host/path?q` → `{base}/host/path?q`, also for `{param}` hosts.
-fn point_at(url: &Url, base: &str) -> Url {
-    let host = url.host_str().unwrap();
-    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    Url::parse(&format!("{base}/{host}{}{query}", url.path())).unwrap()
-}
-
-fn pointed(spec: &ProviderSpec, base: &str) -> ProviderSpec {
-    let mut s = spec.clone();
-    let at = |u: &Url| point_at(u, base);
-    s.authorization_url = at(&s.authorization_url);
-    s.token_url = at(&s.token_url);
-    s.refresh_url = s.refresh_url.as_ref().map(at);
-    s.revocation_url = s.revocation_url.as_ref().map(at);
-    s.userinfo_url = s.userinfo_url.as_ref().map(at);
-    s.jwks_uri = s.jwks_uri.as_ref().map(at);
-    s.api_base_urls = s.api_base_urls.iter().map(at).collect();
-    s
-}
-
-fn persona(e: &Expectation) -> Persona {
-    Persona {
-        authorize_path: e.authorize_path.clone(),
-        token_path: e.token_path.clone(),
-        refresh_path: e.refresh_path.clone(),
-        token_json_body: e.token_body == "json",
-        nest_tokens_under: e.nest.clone(),
-        extra_response_fields: e.response_extra.clone(),
-        redirect_params: e.redirect_params.clone().into_iter().collect(),
-        revoke: e.revoke.as_ref().map(|r| PersonaRevoke {
-            method: r.method.clone(),
-            path: r.path.replace("{client_id}", CLIENT_ID),
-            token: match r.token_in.split_once(':') {
-                Some(("form", n)) => TokenSource::Form(n.to_owned()),
-                Some(("json", n)) => TokenSource::Json(n.to_owned()),
-                Some(("query", n)) => TokenSource::Query(n.to_owned()),
-                _ if r.token_in == "bearer" => TokenSource::Bearer,
-                _ => TokenSource::Path,
-            },
-        }),
-    }
-}
-
-async fn fake_for(e: &Expectation) -> FakeProvider {
-    let config = FakeProviderConfig {
-        clients: vec![ClientRegistration::new(CLIENT_ID, CLIENT_SECRET)],
-        client_auth: match e.client_auth.as_str() {
-            "basic" => ClientAuthPolicy::Basic,
-            _ => ClientAuthPolicy::Post,
-        },
-        rotate_refresh_tokens: e.refresh == "rotates",
-        oidc: false,
-        ..FakeProviderConfig::default()
-    };
-    let fake = FakeProvider::start(config).await.unwrap();
-    fake.update_quirks(|q| {
-        q.redirect_iss = RedirectIss::Omitted;
-        q.no_refresh_token = e.refresh == "none";
-        q.no_refresh_token_on_refresh = e.refresh == "keeps";
-        q.expires_in = match e.expires_in.as_str() {
-            "string" => ExpiresIn::String,
-            "omitted" => ExpiresIn::Omitted,
-            _ => ExpiresIn::Number,
-        };
-    });
-    fake.set_persona(Some(persona(e)));
-    fake
-}
 
 fn pairs(r: &RecordedRequest) -> BTreeMap<String, String> {
     match &r.json {
@@ -232,25 +80,6 @@ fn check_client_auth(
 
 fn content_type(r: &RecordedRequest) -> &str {
     r.header("content-type").unwrap_or_default()
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let answer = fetch(
-        &app.client,
-        method,
-        &app.url(path),
-        Auth::Bearer(key),
-        body.as_ref().map(crate::helpers::Body::json),
-    )
-    .await;
-    let value = serde_json::from_str(&answer.text).unwrap_or(Value::Null);
-    (answer.status, value)
 }
 
 /// One provider: connect, read, refresh, delete, with every request checked.
@@ -551,91 +380,4 @@ async fn every_builtin_provider_connects_refreshes_and_revokes_as_its_documentat
         done += 1;
     }
     assert_eq!(done, keys.len());
-}
-
-#[tokio::test]
-async fn templated_providers_refuse_missing_unexpected_or_unsafe_params() {
-    let app = spawn_app_with(SpawnOptions::default()).await;
-    let vault = app.vault("params@example.com").await;
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        "/v1/apps",
-        &vault.admin_key,
-        Some(json!({"key": "z", "provider": "zendesk", "client_id": "c", "client_secret": "s", "scopes": []})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    for (params, detail) in [
-        (json!({}), "params.subdomain is required by this provider"),
-        (
-            json!({"subdomain": "acme", "tenant": "x"}),
-            "params.tenant is not used by this provider",
-        ),
-        (
-            json!({"subdomain": "evil.com/"}),
-            "params.subdomain must be one DNS label",
-        ),
-        (
-            json!({"subdomain": "a@evil"}),
-            "params.subdomain must be one DNS label",
-        ),
-    ] {
-        let (status, body) = call(
-            &app,
-            Method::POST,
-            "/v1/connect-sessions",
-            &vault.admin_key,
-            Some(json!({"app": "z", "params": params})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{params}: {body}");
-        assert_eq!(body["code"], "invalid_request");
-        assert!(
-            body["detail"].as_str().unwrap().starts_with(detail),
-            "{body}"
-        );
-    }
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        "/v1/connect-sessions",
-        &vault.admin_key,
-        Some(json!({"app": "z", "params": {"subdomain": "acme"}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert!(
-        body["authorization_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://acme.zendesk.com/oauth/authorizations/new?"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn providers_endpoint_lists_the_catalog_with_its_quirks() {
-    let app = spawn_app_with(SpawnOptions::default()).await;
-    let vault = app.vault("list@example.com").await;
-    let (status, list) = call(&app, Method::GET, "/v1/providers", &vault.admin_key, None).await;
-    assert_eq!(status, StatusCode::OK);
-    let list = list.as_array().unwrap();
-    assert!(list.len() >= 30, "{}", list.len());
-    let find = |k: &str| list.iter().find(|p| p["key"] == k).unwrap().clone();
-    let xero = find("xero");
-    assert_eq!(xero["refresh_rotates"], "always");
-    assert_eq!(xero["refresh_grace_period_secs"], 1800);
-    assert_eq!(xero["builtin"], true);
-    assert_eq!(
-        find("microsoft-tenant")["params"],
-        json!({"tenant": "domain"})
-    );
-    assert_eq!(find("quickbooks")["redirect_extras"], json!(["realmId"]));
-    assert_eq!(find("microsoft")["refresh_requires_scopes"], true);
-    assert!(
-        find("github")["docs"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty())
-    );
 }

@@ -12,7 +12,7 @@ use crate::helpers::{Answer, Auth, Body, PASSWORD, call, fetch, get, post};
 use crate::oauth_support::{
     OAuthEnv, SCOPES, authorize, browser, oauth_env, oauth_env_with, provider_config,
 };
-use crate::proxy::proxy_env;
+use crate::proxy_support::proxy_env;
 
 /// What every answer of this server carries, whatever its status.
 fn assert_base_headers(what: &str, answer: &Answer) {
@@ -231,7 +231,7 @@ async fn connect_link_pages_and_their_404_and_410_variants_are_locked_down() {
     assert_base_headers("link page (HEAD)", &head);
     let refused = open(Method::POST, link.clone()).await;
     assert_page("refused link press (403)", &refused, StatusCode::FORBIDDEN);
-    let spent = crate::connect_links::press(&client, &link).await;
+    let spent = crate::connect_links_support::press(&client, &link).await;
     assert_eq!(spent.status, StatusCode::SEE_OTHER, "{}", spent.text);
     assert_base_headers("link spend (303)", &spent);
     assert!(spent.header("set-cookie").is_some());

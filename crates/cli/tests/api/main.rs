@@ -11,19 +11,37 @@ mod accounts;
 #[cfg(test)]
 mod api_keys;
 #[cfg(test)]
+mod api_keys_authority;
+#[cfg(test)]
+mod api_keys_revocation;
+#[cfg(test)]
 mod audit;
 #[cfg(test)]
 mod audit_trail;
 #[cfg(test)]
 mod bad_input;
 #[cfg(test)]
+mod bad_input_keys;
+#[cfg(test)]
+mod bad_input_support;
+#[cfg(test)]
 mod canaries;
+#[cfg(test)]
+mod canaries_support;
 #[cfg(test)]
 mod catalog;
 #[cfg(test)]
+mod catalog_api;
+#[cfg(test)]
 mod catalog_cli;
 #[cfg(test)]
+mod catalog_support;
+#[cfg(test)]
 mod connect_links;
+#[cfg(test)]
+mod connect_links_csrf;
+#[cfg(test)]
+mod connect_links_support;
 #[cfg(test)]
 mod connection_lifecycle;
 #[cfg(test)]
@@ -41,6 +59,10 @@ mod login_timing;
 #[cfg(test)]
 mod oauth_flow;
 #[cfg(test)]
+mod oauth_flow_refusals;
+#[cfg(test)]
+mod oauth_flow_support;
+#[cfg(test)]
 mod oauth_support;
 #[cfg(test)]
 mod operations;
@@ -49,7 +71,17 @@ mod processes;
 #[cfg(test)]
 mod providers_apps;
 #[cfg(test)]
-mod proxy;
+mod proxy_access;
+#[cfg(test)]
+mod proxy_bodies;
+#[cfg(test)]
+mod proxy_forwarding;
+#[cfg(test)]
+mod proxy_ssrf;
+#[cfg(test)]
+mod proxy_support;
+#[cfg(test)]
+mod proxy_upstream;
 #[cfg(test)]
 mod refresh;
 #[cfg(test)]
@@ -65,7 +97,11 @@ mod startup;
 #[cfg(test)]
 mod stolen_database;
 #[cfg(test)]
+mod stolen_database_support;
+#[cfg(test)]
 mod stolen_dump;
+#[cfg(test)]
+mod stolen_search;
 #[cfg(test)]
 mod unauthorized;
 #[cfg(test)]

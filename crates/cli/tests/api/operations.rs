@@ -93,7 +93,7 @@ async fn metrics_count_requests_by_route_template_and_status() {
     assert!(!text.contains("twk_"), "{text}");
 }
 
-/// The paths and methods api.md fixes for the foundation issue.
+/// The paths and methods of the contract (docs/openapi.json; docs/api.md, "Calls at a glance").
 fn expected_operations() -> BTreeMap<&'static str, Vec<&'static str>> {
     BTreeMap::from([
         ("/v1/accounts", vec!["post"]),

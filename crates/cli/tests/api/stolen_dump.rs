@@ -17,7 +17,7 @@ use crate::helpers::{Auth, secret_of};
 use crate::oauth_support::{
     CLIENT_SECRET, SCOPES, create_app, provider_config, register_provider, role_key, send,
 };
-use crate::stolen_database::{encodings, find_any};
+use crate::stolen_search::{encodings, find_any};
 
 const PASSWORD: &str = "stolen-dump: tr0ub4dor & 3 purple staples";
 const EMAIL: &str = "victim@example.com";
