@@ -10,6 +10,7 @@
 
 mod api;
 mod args;
+mod backend;
 mod pgbench;
 mod report;
 mod run;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::args::Args;
-use crate::run::Backend;
+use crate::backend::Backend;
 use crate::server::Rss;
 use crate::storm::Storm;
 use crate::wrk::Round;

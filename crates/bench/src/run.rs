@@ -10,26 +10,12 @@ use tokenwarden_testing::TestDatabase;
 
 use crate::api::{Api, Vault};
 use crate::args::Args;
+use crate::backend::Backend;
 use crate::pgbench::PgBench;
 use crate::report::{self, BackendReport, Large};
 use crate::server::{Rss, Server, rss_of};
 use crate::storm;
 use crate::wrk::{self, Round, Target, Wrk};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
-}
 
 pub async fn run(args: Args) -> Result<()> {
     let binary = match &args.binary {

@@ -22,7 +22,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify(db) => {
             let url = db.resolve()?;
-            let store = tokenwarden_server::app::open_store(&url)
+            let store = tokenwarden_store_select::open_store(&url)
                 .await
                 .context("could not open the database")?;
             match verify_audit(store.as_ref()).await {
@@ -71,10 +71,10 @@ pub struct CopyArgs {
     reason = "the copy report is the command's output"
 )]
 pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
-    let from = tokenwarden_server::app::open_store(&args.from)
+    let from = tokenwarden_store_select::open_store(&args.from)
         .await
         .context("could not open the source database (--from)")?;
-    let to = tokenwarden_server::app::open_store(&args.to)
+    let to = tokenwarden_store_select::open_store(&args.to)
         .await
         .context("could not open the target database (--to)")?;
     let report = tokenwarden_service::copy_store(from.as_ref(), to.as_ref()).await?;

@@ -2,8 +2,6 @@
 //! OAuth provider served by the same process under `/demo-provider`, and a ready vault
 //! with an admin key and a `demo` app, printed at start.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, anyhow};
 use rand::Rng;
 use secrecy::SecretString;
@@ -51,34 +49,21 @@ pub fn configure(config: &mut ServerConfig) -> anyhow::Result<String> {
     )
     .map_err(|e| anyhow!("demo provider: {e}"))?;
     let url = |path: &str| Url::parse(&format!("{base}{path}")).context("demo provider URL");
-    config.extra_providers.push(ProviderSpec {
-        key: "demo".into(),
-        display_name: "Demo provider (built into --dev)".into(),
-        authorization_url: url("/authorize")?,
-        token_url: url("/token")?,
-        revocation_url: Some(url("/revoke")?),
-        userinfo_url: Some(url("/userinfo")?),
-        issuer: Some(provider.issuer().to_owned()),
-        jwks_uri: Some(url("/jwks")?),
-        api_base_urls: vec![url("/api/")?],
-        scope_separator: " ".into(),
-        default_scopes: vec!["openid".into(), "profile".into()],
-        client_auth: Default::default(),
-        pkce: true,
-        authorize_params: BTreeMap::new(),
-        iss_parameter_supported: true,
-        refresh_requires_scopes: false,
-        params: Default::default(),
-        scope_param: "scope".to_owned(),
-        refresh_url: None,
-        token_request: Default::default(),
-        token_response: Default::default(),
-        refresh: Default::default(),
-        revocation: Default::default(),
-        redirect_extras: Vec::new(),
-        docs: Vec::new(),
-        unconfirmed: Vec::new(),
-    });
+    let mut demo = ProviderSpec::new(
+        "demo",
+        "Demo provider (built into --dev)",
+        url("/authorize")?,
+        url("/token")?,
+    );
+    demo.revocation_url = Some(url("/revoke")?);
+    demo.userinfo_url = Some(url("/userinfo")?);
+    demo.issuer = Some(provider.issuer().to_owned());
+    demo.jwks_uri = Some(url("/jwks")?);
+    demo.api_base_urls = vec![url("/api/")?];
+    demo.default_scopes = vec!["openid".into(), "profile".into()];
+    demo.client_auth = Default::default();
+    demo.iss_parameter_supported = true;
+    config.extra_providers.push(demo);
     config.extra_routes = Some((DEMO_PATH.to_owned(), provider.router()));
     // The handle owns the provider's state through the router; keep it for the
     // process's life.

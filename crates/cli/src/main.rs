@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+#[cfg(feature = "dev-provider")]
 mod dev;
 mod migrate;
 mod providers;

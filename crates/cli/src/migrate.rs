@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tokenwarden_server::migrate_store;
+use tokenwarden_store_select::migrate_store;
 
 use crate::config::{DEFAULT_DATABASE_URL, secret};
 

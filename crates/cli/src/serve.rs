@@ -7,10 +7,17 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ServeArgs;
+#[cfg(feature = "dev-provider")]
 use crate::dev;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dev_mode = args.dev;
+    #[cfg(not(feature = "dev-provider"))]
+    if dev_mode {
+        anyhow::bail!(
+            "--dev needs the demo provider, which this build left out (cargo feature dev-provider)"
+        );
+    }
     let mut args = args;
     // --dev: a throwaway database that lives as long as the process.
     let dev_dir = if dev_mode {
@@ -30,6 +37,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
+    #[cfg(feature = "dev-provider")]
     let demo_secret = if dev_mode {
         Some(dev::configure(&mut settings.server)?)
     } else {
@@ -37,11 +45,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let listen = settings.server.listen;
     let public_url = settings.server.public_url.clone();
-    let app = App::build(settings.server).await?;
+    let store = tokenwarden_store_select::open_store(&settings.database_url).await?;
+    let app = App::build(settings.server, store).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     info!(%listen, %public_url, version = env!("CARGO_PKG_VERSION"), "tokenwarden started");
+    #[cfg(feature = "dev-provider")]
     if let Some(secret) = demo_secret {
         let boot = dev::bootstrap(&app, &public_url, secret).await?;
         #[expect(

@@ -1,4 +1,4 @@
-//! The key hierarchy of tokenwarden (design.md, "The key hierarchy").
+//! The key hierarchy of tokenwarden (docs/design.md, "The key hierarchy").
 //!
 //! A random data key (DEK) per vault encrypts everything secret in that vault. Each way in
 //! (an API key, an account password, the server master key) is a *key slot*: the DEK

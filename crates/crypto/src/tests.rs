@@ -1,4 +1,4 @@
-//! The crypto invariants of design.md, as tests.
+//! The crypto invariants of docs/design.md ("The key hierarchy"), as tests.
 
 use std::collections::HashSet;
 

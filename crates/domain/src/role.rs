@@ -1,4 +1,4 @@
-//! Roles of an API key (api.md "Conventions").
+//! Roles of an API key (docs/api.md, "Conventions"; docs/design.md, "Roles and scopes").
 
 use std::fmt;
 use std::str::FromStr;

@@ -11,25 +11,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokenwarden_crypto::MasterKey;
-use tokenwarden_service::{Clock, ServiceConfig, Services, SystemClock};
+use tokenwarden_service::{Clock, ServiceConfig, Services, StartError, SystemClock};
 use tokenwarden_store::Store;
-use tokenwarden_store_mysql::{MysqlStore, MysqlUrl};
-use tokenwarden_store_postgres::{PgStore, PgUrl};
-use tokenwarden_store_sqlite::{SqliteStore, SqliteUrl};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
 use crate::metrics::{self, Metrics};
 use crate::openapi::api_router;
 use crate::state::AppState;
-
-/// Largest request body accepted (JSON documents here are small).
-pub const BODY_LIMIT: usize = 64 * 1024;
-
-const MASTER_KEY_FINGERPRINT: &str = "master_key_fingerprint";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signup {
@@ -37,11 +30,11 @@ pub enum Signup {
     Closed,
 }
 
-/// Everything `tokenwarden serve` is configured with (api.md, "Running the server").
+/// Everything `tokenwarden serve` is configured with, but the database, which the
+/// binary opens (docs/api.md, "Running the server").
 #[derive(Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    pub database_url: String,
     pub public_url: String,
     pub refresh_skew_secs: u64,
     pub return_origins: Vec<String>,
@@ -60,104 +53,6 @@ pub struct ServerConfig {
     pub proxy: tokenwarden_service::ProxySettings,
 }
 
-/// Why the server would not start. Each message says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("TOKENWARDEN_DATABASE_URL: {0}")]
-    DatabaseUrl(String),
-    #[error("could not open the database: {0}")]
-    Database(#[source] tokenwarden_store::StoreError),
-    #[error(
-        "the configured master key is not the one this database was set up with \
-         (fingerprints differ). Start with the original TOKENWARDEN_MASTER_KEY / \
-         TOKENWARDEN_MASTER_KEY_FILE; nothing was changed"
-    )]
-    MasterKeyMismatch,
-    #[error("could not set up the OAuth client: {0}")]
-    OAuth(#[source] tokenwarden_service::ServiceError),
-}
-
-/// Opens the store a database URL names, applying its migrations; the scheme picks the
-/// backend. Messages never show the URL's password.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
-    match Backend::of(url)? {
-        Backend::Sqlite(parsed) => {
-            let store = SqliteStore::open(&parsed).map_err(StartupError::Database)?;
-            Ok(Arc::new(store))
-        }
-        Backend::Postgres(parsed) => {
-            let store = PgStore::open(&parsed)
-                .await
-                .map_err(StartupError::Database)?;
-            Ok(Arc::new(store))
-        }
-        Backend::Mysql(parsed) => {
-            let store = MysqlStore::open(&parsed)
-                .await
-                .map_err(StartupError::Database)?;
-            Ok(Arc::new(store))
-        }
-    }
-}
-
-/// Applies the migrations of the database `url` names and nothing else
-/// (`tokenwarden migrate`); returns a line for each migration applied.
-pub async fn migrate_store(url: &str) -> Result<Vec<String>, StartupError> {
-    match Backend::of(url)? {
-        Backend::Sqlite(parsed) => {
-            let applied = SqliteStore::migrate(&parsed).map_err(StartupError::Database)?;
-            Ok(applied)
-        }
-        Backend::Postgres(parsed) => {
-            let applied = PgStore::migrate(&parsed)
-                .await
-                .map_err(StartupError::Database)?;
-            Ok(applied
-                .into_iter()
-                .map(|m| format!("V{}__{}", m.version, m.name))
-                .collect())
-        }
-        Backend::Mysql(parsed) => MysqlStore::migrate(&parsed)
-            .await
-            .map_err(StartupError::Database),
-    }
-}
-
-/// A database URL, checked by the backend its scheme names.
-enum Backend {
-    Sqlite(SqliteUrl),
-    Postgres(Box<PgUrl>),
-    Mysql(Box<MysqlUrl>),
-}
-
-impl Backend {
-    fn of(url: &str) -> Result<Self, StartupError> {
-        let bad = |e: String| StartupError::DatabaseUrl(e);
-        match url.split_once("://").map(|(s, _)| s) {
-            Some("sqlite") => {
-                let parsed = SqliteUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-                parsed.check_location().map_err(|e| bad(e.to_string()))?;
-                Ok(Self::Sqlite(parsed))
-            }
-            Some("postgres" | "postgresql") => {
-                let parsed = PgUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-                Ok(Self::Postgres(Box::new(parsed)))
-            }
-            Some("mysql") => {
-                let parsed = MysqlUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-                Ok(Self::Mysql(Box::new(parsed)))
-            }
-            Some("mariadb") => Err(bad(
-                "use mysql:// for MariaDB too (mysql://user@host:3306/database)".into(),
-            )),
-            _ => Err(bad(format!(
-                "unrecognised database URL {}; use sqlite://path/to/file.db, postgres://user@host/database or mysql://user@host/database",
-                tokenwarden_store_postgres::redacted(url)
-            ))),
-        }
-    }
-}
-
 /// The built application: its router and shared state.
 #[derive(Debug)]
 pub struct App {
@@ -166,37 +61,20 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(config: ServerConfig) -> Result<Self, StartupError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    /// Builds the application on `store` (which the binary opened: this crate knows no
+    /// backend).
+    pub async fn build(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        Self::build_with_clock(config, store, Arc::new(SystemClock)).await
     }
 
     /// As [`App::build`], with time supplied by `clock` (tests move it instead of
     /// sleeping).
     pub async fn build_with_clock(
         config: ServerConfig,
+        store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
-        let store = open_store(&config.database_url).await?;
-        if let Some(master) = &config.master_key {
-            let fingerprint = master.fingerprint();
-            let stored = store
-                .init_setting(MASTER_KEY_FINGERPRINT, &fingerprint)
-                .await
-                .map_err(StartupError::Database)?;
-            if stored != fingerprint {
-                return Err(StartupError::MasterKeyMismatch);
-            }
-        } else if store
-            .setting(MASTER_KEY_FINGERPRINT)
-            .await
-            .map_err(StartupError::Database)?
-            .is_some()
-        {
-            warn!(
-                "this database was used with a master key, but none is configured: managed vaults cannot be refreshed in the background"
-            );
-        }
-        let services = Services::new(
+    ) -> Result<Self, StartError> {
+        let services = Services::start(
             store,
             clock,
             ServiceConfig {
@@ -212,7 +90,7 @@ impl App {
             },
             config.master_key,
         )
-        .map_err(StartupError::OAuth)?;
+        .await?;
         let state = AppState {
             services,
             metrics: Arc::new(Metrics::new()),
@@ -282,7 +160,7 @@ fn router(state: AppState) -> Router {
     )
     .method_not_allowed_fallback(method_not_allowed)
     .route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
+        state.metrics.clone(),
         metrics::track,
     ))
     .fallback(not_found)

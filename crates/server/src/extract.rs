@@ -15,6 +15,9 @@ use tokenwarden_service::{AccountSession, Caller, RequestContext};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Largest request body accepted (JSON documents here are small).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 /// The request's client address, for the audit log.
 pub fn request_context(parts: &Parts) -> RequestContext {
     RequestContext {
@@ -52,10 +55,10 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 /// A presented but not yet authenticated API key, for a handler that authenticates it
-/// together with what the request names ([`Services::authenticate_with_connection`]).
+/// together with what the request names ([`Services::authenticate_reader`]).
 /// Missing or not Bearer: 401, as [`ApiKeyAuth`].
 ///
-/// [`Services::authenticate_with_connection`]: tokenwarden_service::Services::authenticate_with_connection
+/// [`Services::authenticate_reader`]: tokenwarden_service::Services::authenticate_reader
 pub struct BearerKey(pub String, pub RequestContext);
 
 impl std::fmt::Debug for BearerKey {
@@ -171,7 +174,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    format!("the body must be at most {} bytes", crate::app::BODY_LIMIT),
+                    format!("the body must be at most {} bytes", BODY_LIMIT),
                 )
             } else {
                 ApiError::invalid("the body could not be read")

@@ -2,7 +2,7 @@
 //! errors, the generated OpenAPI document and metrics. It persists nothing itself and
 //! holds no secret beyond the request that presented it.
 
-pub mod app;
+mod app;
 mod error;
 mod extract;
 mod metrics;
@@ -12,7 +12,8 @@ mod reveal;
 mod routes;
 mod state;
 
-pub use app::{App, BODY_LIMIT, ServerConfig, Signup, StartupError, migrate_store, open_store};
+pub use app::{App, ServerConfig, Signup};
 pub use axum::Router;
+pub use extract::BODY_LIMIT;
 pub use openapi::openapi;
-pub use tokenwarden_service::{Clock, ProxySettings, SystemClock};
+pub use tokenwarden_service::{Clock, ProxySettings, StartError, SystemClock};

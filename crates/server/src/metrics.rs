@@ -2,6 +2,7 @@
 //! route *template* (`/v1/api-keys/{id}`), never the concrete path, so no id or secret
 //! can become a label and cardinality stays fixed.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,8 +13,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -129,7 +128,7 @@ impl Default for Metrics {
 }
 
 /// Middleware that records every request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req
@@ -138,7 +137,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let response = next.run(req).await;
-    state.metrics.observe(
+    metrics.observe(
         &method,
         &route,
         response.status().as_u16(),

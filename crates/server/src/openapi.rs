@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "tokenwarden",
-        description = "A self-hosted OAuth 2.0 credential vault. Errors are RFC 9457 problem+json documents with a stable `code`.",
+        description = "A self-hosted OAuth 2.0 credential vault. Errors are RFC 9457 problem+json documents with a stable `code`. This document is the full HTTP contract; docs/api.md in the tokenwarden repository is a short guide to it (conventions, roles and scopes, error codes, pagination, the connect flow, the server's settings), and docs/design.md explains the key hierarchy, the connect flow, token refresh and the audit chain these endpoints follow.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&SecuritySchemes, &ProxyOperations),

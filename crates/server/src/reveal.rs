@@ -22,6 +22,12 @@ impl From<SecretString> for Revealed {
     }
 }
 
+impl From<tokenwarden_oauth::AccessToken> for Revealed {
+    fn from(token: tokenwarden_oauth::AccessToken) -> Self {
+        Self::new(token.expose_secret())
+    }
+}
+
 impl fmt::Debug for Revealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

@@ -84,7 +84,7 @@ impl Services {
                 email: email.clone(),
                 kdf_params: kdf.params_string(),
                 kdf_salt: kdf.salt().to_vec(),
-                verifier: material.verifier.0.to_vec(),
+                verifier: material.verifier.0.to_vec().into(),
                 created_at: now,
             })
             .await
@@ -135,7 +135,7 @@ impl Services {
         };
         let material = self.derive_password(kdf, password).await?;
         if let Some(a) = account {
-            if material.verifier.matches(&a.verifier) {
+            if material.verifier.matches(a.verifier.as_bytes()) {
                 self.store.clear_login_attempt(attempt).await?;
                 return Ok(AccountSession {
                     account_id: a.id,

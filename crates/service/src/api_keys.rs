@@ -59,12 +59,21 @@ pub struct CreatedApiKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// A caller authenticated together with the connection its request names
-/// ([`Services::authenticate_with_connection`]).
+/// A caller allowed to read tokens, authenticated together with the connection its
+/// request names ([`Services::authenticate_reader`]).
 pub struct KeyAndConnection {
     caller: Caller,
     /// The connection id asked for and its row, read with the key.
     prefetched: Option<(ConnectionId, Option<ConnectionForToken>)>,
+}
+
+/// What the key's read found of the connection a request names.
+pub(crate) enum Prefetched {
+    /// Not read with the key (no id, or another one): read it now.
+    NotRead,
+    /// Read with the key: the key's vault has no such connection.
+    Missing,
+    Found(Box<ConnectionForToken>),
 }
 
 impl KeyAndConnection {
@@ -72,16 +81,13 @@ impl KeyAndConnection {
         &self.caller
     }
 
-    /// The row read with the key, if it was read for `id`: `Some(None)` when the
-    /// key's vault has no such connection.
-    pub(crate) fn take_connection(
-        self,
-        id: &ConnectionId,
-    ) -> (Caller, Option<Option<ConnectionForToken>>) {
-        let row = self
-            .prefetched
-            .filter(|(read, _)| read == id)
-            .map(|(_, row)| row);
+    /// The row read with the key, if it was read for `id`.
+    pub(crate) fn take_connection(self, id: &ConnectionId) -> (Caller, Prefetched) {
+        let row = match self.prefetched {
+            Some((read, Some(row))) if &read == id => Prefetched::Found(Box::new(row)),
+            Some((read, None)) if &read == id => Prefetched::Missing,
+            _ => Prefetched::NotRead,
+        };
         (self.caller, row)
     }
 }
@@ -126,17 +132,20 @@ impl Services {
         self.admit(&key, row)
     }
 
-    /// [`Services::authenticate`], reading the connection the request names in the same
-    /// query as the key (the token call's hot path). The connection row is used only
-    /// once the key has passed, and only by [`Services::token`].
-    pub async fn authenticate_with_connection(
+    /// [`Services::authenticate`] of a key that must hold the `read` role (checked here,
+    /// once), reading the connection the request names in the same query as the key
+    /// (the token call's hot path). The connection row is used only once the key has
+    /// passed, and only by [`Services::token`].
+    pub async fn authenticate_reader(
         &self,
         presented: &str,
         connection: Option<&ConnectionId>,
     ) -> ServiceResult<KeyAndConnection> {
         let Some(id) = connection else {
+            let caller = self.authenticate(presented).await?;
+            caller.require(Role::Read)?;
             return Ok(KeyAndConnection {
-                caller: self.authenticate(presented).await?,
+                caller,
                 prefetched: None,
             });
         };
@@ -149,8 +158,10 @@ impl Services {
             Some((row, connection)) => (Some(row), connection),
             None => (None, None),
         };
+        let caller = self.admit(&key, row)?;
+        caller.require(Role::Read)?;
         Ok(KeyAndConnection {
-            caller: self.admit(&key, row)?,
+            caller,
             prefetched: Some((id.clone(), connection)),
         })
     }
@@ -164,7 +175,7 @@ impl Services {
             return Err(ServiceError::Unauthorized);
         };
         let material = key.derive();
-        if !material.lookup_hash.matches(&hash) {
+        if !material.lookup_hash.matches(hash.as_bytes()) {
             return Err(ServiceError::Unauthorized);
         }
         let now = self.clock.now();
@@ -188,7 +199,7 @@ impl Services {
             key_id: row.id,
             roles: row.roles,
             scope: row.scope,
-            slot,
+            slot: slot.into_bytes(),
             kek: material.kek,
         })
     }

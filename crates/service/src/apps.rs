@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokenwarden_crypto::{Binding, DataKey, Purpose};
 use tokenwarden_domain::{AppId, AppKey, Role, Scopes, VaultId};
-use tokenwarden_store::{Actor, AppRecord, AppStatus, AppUpdate};
+use tokenwarden_store::{Actor, AppRecord, AppStatus, AppUpdate, Ciphertext};
 use tracing::info;
 
 use crate::audit::{RequestContext, record};
@@ -112,7 +112,7 @@ impl Services {
         );
         let plain = dek.decrypt(
             &client_secret_binding(&app.vault_id, &app.id, &context),
-            &app.client_secret,
+            app.client_secret.as_bytes(),
         )?;
         let text = std::str::from_utf8(plain.as_bytes()).map_err(ServiceError::internal)?;
         Ok(SecretString::from(text.to_owned()))
@@ -152,7 +152,7 @@ impl Services {
             key: new.key.clone(),
             provider_key: new.provider,
             client_id: new.client_id,
-            client_secret,
+            client_secret: client_secret.into(),
             scopes: new.scopes,
             status: AppStatus::Active,
             created_at: now,
@@ -236,7 +236,7 @@ impl Services {
                     status,
                     scopes,
                     client_id,
-                    client_secret,
+                    client_secret: client_secret.map(Ciphertext::from),
                 },
                 now,
                 audit,

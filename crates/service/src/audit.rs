@@ -81,7 +81,7 @@ pub enum AuditVerifyError {
 /// Checks every audit chain from its first record to its head: each record's hash, its
 /// link to the one before, and the head's length and hash. Stops at the first break.
 pub async fn verify_audit(
-    store: &dyn tokenwarden_store::Store,
+    store: &dyn tokenwarden_store::AuditStore,
 ) -> Result<Vec<ChainReport>, AuditVerifyError> {
     use tokenwarden_store::audit::ChainVerifier;
     const PAGE: u32 = 1000;

@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use tokenwarden_store::{NewAuditRecord, Store, StoreError};
+use tokenwarden_store::{AuditStore, NewAuditRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -44,7 +44,8 @@ impl AuditBatcher {
     ) -> ServiceResult<()> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_batches(store.clone(), rx));
+            let store: Arc<dyn AuditStore> = store.clone();
+            tokio::spawn(write_batches(store, rx));
             tx
         });
         let (done, committed) = oneshot::channel();
@@ -64,7 +65,7 @@ fn stopped() -> ServiceError {
 }
 
 /// Ends when every sender is gone (the services were dropped).
-async fn write_batches(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Pending>) {
+async fn write_batches(store: Arc<dyn AuditStore>, mut queue: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (records, waiters): (Vec<_>, Vec<_>) =

@@ -14,9 +14,10 @@ use tokenwarden_store::{
 };
 use tracing::{info, warn};
 
+use crate::api_keys::Prefetched;
 use crate::apps::record_for;
 use crate::audit::RequestContext;
-use crate::connect::token_binding;
+use crate::session_secrets::token_binding;
 use crate::token_set::TokenSet;
 use crate::{Caller, KeyAndConnection, ServiceError, ServiceResult, Services};
 
@@ -36,7 +37,7 @@ pub struct ConnectionView {
 /// A token as the token call answers it.
 #[derive(Debug)]
 pub struct TokenView {
-    pub access_token: SecretString,
+    pub access_token: AccessToken,
     pub token_type: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
@@ -47,7 +48,7 @@ pub struct TokenView {
 impl TokenView {
     fn new(set: &TokenSet, refreshed: bool) -> Self {
         Self {
-            access_token: SecretString::from(set.access_token.clone()),
+            access_token: set.access_token.clone(),
             token_type: set.token_type.clone(),
             expires_at: set.expires_at,
             scopes: set.scopes.clone(),
@@ -159,7 +160,7 @@ impl Services {
         let dek = caller.data_key()?;
         let scopes = import.scopes.unwrap_or_else(|| app.scopes.clone());
         let set = TokenSet {
-            access_token: import.access_token.expose_secret().to_owned(),
+            access_token: AccessToken::new(import.access_token.expose_secret()),
             token_type: "Bearer".into(),
             refresh_token: import
                 .refresh_token
@@ -195,7 +196,7 @@ impl Services {
                     id: import.connection_id.clone(),
                     app_id: app.id.clone(),
                     tokens: TokenWrite {
-                        token_set,
+                        token_set: token_set.into(),
                         token_format: TokenFormat::DataKey,
                         expires_at: set.expires_at,
                         has_refresh: set.refresh_token.is_some(),
@@ -233,7 +234,7 @@ impl Services {
             TokenFormat::DataKey => {
                 let plain = dek.decrypt(
                     &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
-                    &c.token_set,
+                    c.token_set.as_bytes(),
                 )?;
                 TokenSet::from_plaintext(&plain)
             }
@@ -244,13 +245,13 @@ impl Services {
                         &c.vault_id,
                         c.vault_id.as_str(),
                     ),
-                    &row.sealing_private_key,
+                    row.sealing_private_key.as_bytes(),
                 )?;
                 let sk =
                     SealingPrivateKey::from_bytes(KeyId(row.sealing_key_id), sk_plain.as_bytes())?;
                 let plain = sk.open(
                     &token_binding(Purpose::SealedTokenSet, &c.vault_id, &c.id, &c.app_id),
-                    &c.token_set,
+                    c.token_set.as_bytes(),
                 )?;
                 let set = TokenSet::from_plaintext(&plain)?;
                 // The first key holder to read it moves it under the DEK; losing this
@@ -261,7 +262,7 @@ impl Services {
                 );
                 if let Err(e) = self
                     .store
-                    .rewrap_tokens(&c.vault_id, &c.id, c.version, rewrapped)
+                    .rewrap_tokens(&c.vault_id, &c.id, c.version, rewrapped.into())
                     .await
                 {
                     warn!(error = %e, connection.id = %c.id, "could not re-encrypt a sealed token set");
@@ -278,7 +279,8 @@ impl Services {
         caller: &Caller,
         id: &ConnectionId,
     ) -> ServiceResult<(DataKey, ConnectionForToken)> {
-        self.usable_connection_read(caller, id, None).await
+        self.usable_connection_read(caller, id, Prefetched::NotRead)
+            .await
     }
 
     /// [`Services::usable_connection`], with the row already read when `prefetched`.
@@ -286,19 +288,19 @@ impl Services {
         &self,
         caller: &Caller,
         id: &ConnectionId,
-        prefetched: Option<Option<ConnectionForToken>>,
+        prefetched: Prefetched,
     ) -> ServiceResult<(DataKey, ConnectionForToken)> {
         caller.require_connection(id.as_str())?;
         let dek = caller.data_key()?;
         let row = match prefetched {
-            Some(row) => row,
-            None => {
-                self.store
-                    .connection_for_token(&caller.vault_id, id)
-                    .await?
-            }
-        }
-        .ok_or(ServiceError::NotFound("connection"))?;
+            Prefetched::Found(row) => *row,
+            Prefetched::Missing => return Err(ServiceError::NotFound("connection")),
+            Prefetched::NotRead => self
+                .store
+                .connection_for_token(&caller.vault_id, id)
+                .await?
+                .ok_or(ServiceError::NotFound("connection"))?,
+        };
         caller.see_app(row.app.key.as_str(), "connection")?;
         // A blocked app serves nothing: no token, no proxy call, no refresh.
         if Self::app_is_blocked(&row) {
@@ -312,8 +314,8 @@ impl Services {
 
     /// `GET /v1/connections/{id}/token`: refreshes first when the token expires within
     /// the skew (or `min_ttl`), or when forced. The caller comes from
-    /// [`Services::authenticate_with_connection`]; the connection row read with its key
-    /// is used instead of a second read.
+    /// [`Services::authenticate_reader`], which checked the `read` role; the connection
+    /// row read with its key is used instead of a second read.
     pub async fn token(
         &self,
         auth: KeyAndConnection,
@@ -323,7 +325,6 @@ impl Services {
     ) -> ServiceResult<TokenView> {
         let (caller, prefetched) = auth.take_connection(id);
         let caller = &caller;
-        caller.require(Role::Read)?;
         let (dek, row) = self.usable_connection_read(caller, id, prefetched).await?;
         let (set, refreshed) = self
             .current_token_set(caller, &dek, row, options, ctx)
@@ -374,7 +375,7 @@ impl Services {
 
     /// `POST /v1/connections/{id}/refresh` (connect or refresh role): always refreshes,
     /// and answers the connection, never its token: only `read` keys receive tokens
-    /// (api.md "Conventions"). Every call is audited, whether it ran the refresh or
+    /// (docs/api.md, "Conventions"). Every call is audited, whether it ran the refresh or
     /// shared the outcome of one that was already under way.
     pub async fn refresh_connection(
         &self,
@@ -473,7 +474,7 @@ impl Services {
             )?,
         };
         let refresh = set.refresh_token.clone().map(RefreshToken::new);
-        let access = AccessToken::new(set.access_token.clone());
+        let access = set.access_token.clone();
         revoke_all(
             &self.oauth.http,
             &def,

@@ -53,7 +53,7 @@ pub enum ServiceError {
     RevocationFailed,
     /// The API proxy could not get an answer from the provider's API.
     #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
+    Proxy(#[from] crate::proxy_types::ProxyError),
     /// Anything else: logged once where it is turned into a 500, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -7,6 +7,7 @@ mod api_keys;
 mod apps;
 mod audit;
 mod audit_batch;
+mod callback;
 mod callback_query;
 mod caller;
 mod clock;
@@ -17,7 +18,10 @@ mod error;
 mod links;
 mod providers;
 mod proxy;
+mod proxy_types;
 mod refresh;
+mod session_secrets;
+mod start;
 mod token_set;
 mod vaults;
 
@@ -31,21 +35,20 @@ pub use accounts::{AccountSession, FAILURE_WINDOW_MINUTES};
 pub use api_keys::{ApiKeyStatus, ApiKeyView, CreatedApiKey, KeyAndConnection, NewKeyRequest};
 pub use apps::{AppChanges, AppView, NewApp};
 pub use audit::{AuditVerifyError, ChainReport, MAX_AUDIT_PAGE, RequestContext, verify_audit};
+pub use callback::{CallbackOutcome, CallbackParams, CallbackRejected};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
-pub use connect::{
-    CallbackOutcome, CallbackParams, CallbackRejected, ConnectSessionView, CreatedConnectSession,
-    NewConnectSession,
-};
+pub use connect::{ConnectSessionView, CreatedConnectSession, NewConnectSession};
 pub use connections::{ConnectionView, ImportConnection, TokenOptions, TokenView};
 pub use copy::{CopyError, CopyReport, copy_store};
 pub use error::{ServiceError, ServiceResult};
 pub use links::{LinkGone, LinkPage, LinkView, SpentLink, binding_cookie_name};
 pub use providers::{ProviderRequest, ProviderView};
-pub use proxy::{
+pub use proxy_types::{
     BASE_URL_HEADER, BodyStream, BodyTooLarge, BoxError, ProxyError, ProxyRequest, ProxyResponse,
     ProxySettings,
 };
+pub use start::{MASTER_KEY_FINGERPRINT, StartError};
 pub use tokenwarden_oauth::{HostResolver, Lookup, ProviderSpec};
 pub use tokenwarden_store::AppStatus;
 pub use vaults::{CreatedVault, VaultView};

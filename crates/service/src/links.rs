@@ -1,4 +1,4 @@
-//! Connect links (design.md, "Connect"): a one-time URL a person opens without an API
+//! Connect links (docs/design.md, "Connect"): a one-time URL a person opens without an API
 //! key. Opening it (GET/HEAD) shows what will be connected and spends nothing, so
 //! link-preview bots and mail scanners are harmless; pressing its button (POST) spends
 //! it once, binds the flow to that browser with a cookie, and redirects to the provider.
@@ -17,11 +17,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokenwarden_crypto::{Binding, DataKey, Purpose};
 use tokenwarden_domain::{ConnectSessionId, VaultId};
-use tokenwarden_store::{Actor, ConnectLinkRecord, ConnectSessionRecord, ConnectStatus};
+use tokenwarden_store::{
+    Actor, ConnectLinkRecord, ConnectSessionRecord, ConnectStatus, LookupHash,
+};
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
-use crate::connect::SESSION_LIFETIME_MINUTES;
+use crate::session_secrets::SESSION_LIFETIME_MINUTES;
 use crate::{ServiceError, ServiceResult, Services};
 
 /// A link token: 32 random bytes, base64url (43 characters).
@@ -39,18 +41,18 @@ fn random_token() -> SecretString {
     SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn link_hash(token: &str) -> Vec<u8> {
+fn link_hash(token: &str) -> LookupHash {
     let mut h = Sha256::new();
     h.update(b"tokenwarden/connect-link/v1\0");
     h.update(token.as_bytes());
-    h.finalize().to_vec()
+    LookupHash::new(h.finalize().to_vec())
 }
 
-fn binding_hash(cookie: &str) -> Vec<u8> {
+fn binding_hash(cookie: &str) -> LookupHash {
     let mut h = Sha256::new();
     h.update(b"tokenwarden/connect-binding/v1\0");
     h.update(cookie.as_bytes());
-    h.finalize().to_vec()
+    LookupHash::new(h.finalize().to_vec())
 }
 
 /// The link page's form token: what its hidden `form_token` field holds, tied to the
@@ -118,7 +120,7 @@ pub(crate) fn new_link(
     NewLink {
         record: ConnectLinkRecord {
             hash: link_hash(token.expose_secret()),
-            sealed_url,
+            sealed_url: sealed_url.into(),
             expires_at,
             spent_at: None,
             binding_hash: None,
@@ -141,7 +143,7 @@ pub(crate) fn binding_holds(
     let name = binding_cookie_name(&session.id, secure);
     cookies.iter().filter(|(n, _)| *n == name).any(|(_, v)| {
         use subtle::ConstantTimeEq;
-        bool::from(binding_hash(v).ct_eq(expected))
+        bool::from(binding_hash(v).as_bytes().ct_eq(expected.as_bytes()))
     })
 }
 
@@ -210,7 +212,7 @@ fn sealed_url(
     let plain = link_key(token)
         .decrypt(
             &url_binding(&session.vault_id, &session.id),
-            &link.sealed_url,
+            link.sealed_url.as_bytes(),
         )
         .map_err(|e| {
             warn!(session.id = %session.id, "a connect link's URL does not decrypt");

@@ -256,37 +256,8 @@ impl Services {
                             .into(),
                     ));
                 };
-                ProviderSpec {
-                    key: request.key.clone(),
-                    display_name: request
-                        .display_name
-                        .clone()
-                        .unwrap_or_else(|| request.key.clone()),
-                    authorization_url,
-                    token_url,
-                    revocation_url: None,
-                    userinfo_url: None,
-                    issuer: None,
-                    jwks_uri: None,
-                    api_base_urls: Vec::new(),
-                    scope_separator: " ".into(),
-                    default_scopes: Vec::new(),
-                    client_auth: ClientAuth::Basic,
-                    pkce: true,
-                    authorize_params: BTreeMap::new(),
-                    iss_parameter_supported: false,
-                    refresh_requires_scopes: false,
-                    params: Default::default(),
-                    scope_param: "scope".to_owned(),
-                    refresh_url: None,
-                    token_request: Default::default(),
-                    token_response: Default::default(),
-                    refresh: Default::default(),
-                    revocation: Default::default(),
-                    redirect_extras: Vec::new(),
-                    docs: Vec::new(),
-                    unconfirmed: Vec::new(),
-                }
+                let display_name = request.display_name.as_ref().unwrap_or(&request.key);
+                ProviderSpec::new(&request.key, display_name, authorization_url, token_url)
             }
         };
         let spec = request.apply(base);

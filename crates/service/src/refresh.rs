@@ -31,7 +31,7 @@ use tokenwarden_store::{Actor, ConnectionForToken, ConnectionStatus, TokenFormat
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
-use crate::connect::token_binding;
+use crate::session_secrets::token_binding;
 use crate::token_set::TokenSet;
 use crate::{Caller, ServiceError, ServiceResult, Services};
 
@@ -269,7 +269,7 @@ impl Services {
                         &c.id,
                         c.version,
                         TokenWrite {
-                            token_set,
+                            token_set: token_set.into(),
                             token_format: TokenFormat::DataKey,
                             expires_at: new_set.expires_at,
                             has_refresh: new_set.refresh_token.is_some(),
@@ -399,7 +399,7 @@ impl Services {
         let mut extras = old.extras.clone();
         extras.extend(response.extras.clone());
         let new_set = TokenSet {
-            access_token: response.access_token.expose_secret().to_owned(),
+            access_token: response.access_token.clone(),
             token_type: response.token_type.clone(),
             // RFC 6749 §6: no new refresh token means keep the old one.
             refresh_token: response

@@ -5,16 +5,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tokenwarden_crypto::Plaintext;
+use tokenwarden_oauth::AccessToken;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{ServiceError, ServiceResult};
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct TokenSet {
-    pub access_token: String,
+    /// One secret type from the provider's answer (or the store) to the caller's.
+    #[serde(serialize_with = "expose", deserialize_with = "access_token")]
+    pub access_token: AccessToken,
     pub token_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
@@ -48,7 +51,6 @@ impl TokenSet {
 
 impl Drop for TokenSet {
     fn drop(&mut self) {
-        self.access_token.zeroize();
         if let Some(r) = self.refresh_token.as_mut() {
             r.zeroize();
         }
@@ -56,6 +58,15 @@ impl Drop for TokenSet {
             i.zeroize();
         }
     }
+}
+
+/// Writes the access token into the plaintext that is encrypted at once.
+fn expose<S: Serializer>(token: &AccessToken, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(token.expose_secret())
+}
+
+fn access_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AccessToken, D::Error> {
+    String::deserialize(deserializer).map(AccessToken::new)
 }
 
 impl fmt::Debug for TokenSet {

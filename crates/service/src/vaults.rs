@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use tokenwarden_crypto::{ApiKey, Binding, DataKey, KeyId, Purpose, SealingPrivateKey};
 use tokenwarden_domain::{Name, Roles, VaultId};
-use tokenwarden_store::{Actor, NewApiKey, NewVault, VaultRecord};
+use tokenwarden_store::{Actor, KeySlot, NewApiKey, NewVault, VaultRecord};
 use tracing::info;
 
 use crate::api_keys::{CreatedApiKey, NewKeyRequest};
@@ -92,8 +92,8 @@ impl Services {
             managed,
             dek_key_id: dek.id().0,
             sealing_public_key: sealing_public.to_bytes(),
-            sealing_private_key,
-            master_slot,
+            sealing_private_key: sealing_private_key.into(),
+            master_slot: master_slot.map(KeySlot::from),
             created_at: now,
         };
         let audit = vec![
@@ -120,7 +120,7 @@ impl Services {
             .create_vault(NewVault {
                 vault: vault.clone(),
                 owner: session.account_id.clone(),
-                owner_slot,
+                owner_slot: owner_slot.into(),
                 first_key,
                 audit,
             })
@@ -154,7 +154,7 @@ impl Services {
             .ok_or(ServiceError::NotFound("vault"))?;
         let dek = session.kek.unwrap(
             &Binding::new(Purpose::PasswordSlot, vault_id, session.account_id.as_str()),
-            &slot,
+            slot.as_bytes(),
         )?;
         let actor = Actor::Account(session.account_id.clone());
         self.store_new_key(vault_id, &dek, request, actor, ctx)
@@ -197,8 +197,8 @@ impl Services {
             name: request.name.clone(),
             roles: request.roles,
             scope: request.scope.clone(),
-            lookup_hash,
-            slot,
+            lookup_hash: lookup_hash.into(),
+            slot: slot.into(),
             created_at: now,
             expires_at,
             created_by,

@@ -9,7 +9,11 @@ use tokenwarden_domain::{
     AccountId, ApiKeyId, AppId, AppKey, AuditId, ConnectSessionId, ConnectionId, Email, KeyScope,
     Name, Roles, Scopes, VaultId,
 };
-use tokenwarden_store::*;
+use tokenwarden_store::{
+    Actor, AppRecord, AppStatus, ConnectLinkRecord, ConnectSessionRecord, ConnectStatus,
+    ConnectionUpsert, NewAccount, NewApiKey, NewAuditRecord, NewVault, Store, TokenFormat,
+    TokenWrite, VaultRecord,
+};
 
 /// A fixed instant with a millisecond part, so a backend that rounds to seconds (or
 /// keeps microseconds from somewhere) shows.
@@ -49,7 +53,7 @@ pub fn account(email: &str) -> NewAccount {
         email: Email::parse(email).unwrap(),
         kdf_params: "m=19456,t=2,p=1".into(),
         kdf_salt: blob(1),
-        verifier: blob(2),
+        verifier: blob(2).into(),
         created_at: t0(),
     }
 }
@@ -61,8 +65,8 @@ pub fn api_key(vault: &VaultId) -> NewApiKey {
         name: Name::parse("ci key").unwrap(),
         roles: Roles::admin(),
         scope: KeyScope::default(),
-        lookup_hash: blob(3),
-        slot: blob(4),
+        lookup_hash: blob(3).into(),
+        slot: blob(4).into(),
         created_at: t0(),
         expires_at: None,
         created_by: "acc_test".into(),
@@ -79,12 +83,12 @@ pub fn vault(owner: &AccountId, managed: bool) -> NewVault {
             managed,
             dek_key_id: u32::MAX,
             sealing_public_key: blob(5),
-            sealing_private_key: blob(6),
-            master_slot: managed.then(|| blob(7)),
+            sealing_private_key: blob(6).into(),
+            master_slot: managed.then(|| blob(7).into()),
             created_at: t0(),
         },
         owner: owner.clone(),
-        owner_slot: blob(8),
+        owner_slot: blob(8).into(),
         first_key: api_key(&id),
         audit: vec![audit(Some(&id), "vault.create")],
     }
@@ -108,7 +112,7 @@ pub fn app(vault: &VaultId, key: &str) -> AppRecord {
         key: AppKey::parse(key).unwrap(),
         provider_key: "github".into(),
         client_id: "client-123".into(),
-        client_secret: blob(9),
+        client_secret: blob(9).into(),
         scopes: Scopes::parse(&["repo", "read:user"]).unwrap(),
         status: AppStatus::Active,
         created_at: t0(),
@@ -127,7 +131,7 @@ pub async fn seeded_app(store: &Arc<dyn Store>, vault: &VaultId, key: &str) -> A
 
 pub fn tokens(tag: u8, at_ms: i64) -> TokenWrite {
     TokenWrite {
-        token_set: blob(tag),
+        token_set: blob(tag).into(),
         token_format: TokenFormat::DataKey,
         expires_at: Some(at(at_ms + 3_600_000)),
         has_refresh: true,
@@ -170,8 +174,8 @@ pub fn session(
         vault_id: vault.clone(),
         app_id: app.clone(),
         connection_id: ConnectionId::parse("conn-new").unwrap(),
-        state_hash: state.to_vec(),
-        secrets: blob(11),
+        state_hash: state.to_vec().into(),
+        secrets: blob(11).into(),
         scopes: Scopes::parse(&["repo"]).unwrap(),
         return_to: None,
         status: ConnectStatus::Pending,
@@ -187,8 +191,8 @@ pub fn session(
 pub fn link(expires_ms: i64) -> ConnectLinkRecord {
     let hash: [u8; 32] = rng().r#gen();
     ConnectLinkRecord {
-        hash: hash.to_vec(),
-        sealed_url: blob(12),
+        hash: hash.to_vec().into(),
+        sealed_url: blob(12).into(),
         expires_at: at(expires_ms),
         spent_at: None,
         binding_hash: None,

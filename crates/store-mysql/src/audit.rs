@@ -1,15 +1,23 @@
-//! The audit log and its hash chain on MySQL.
+//! [`AuditStore`] on MySQL: appending to the hash chain under a lock on its head row,
+//! and reading it back.
 
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Transaction};
+use mysql_async::{Params, Transaction};
 use tokenwarden_domain::{AuditId, VaultId};
-use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
-use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
+use tokenwarden_store::audit::records::{AUDIT_COLUMNS, HEAD_COLUMNS, chained_record, head};
+use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash, lock_order};
+use tokenwarden_store::rows::{Columns, Dialect};
+use tokenwarden_store::{
+    AuditHead, AuditRecord, AuditStore, ChainedAuditRecord, NewAuditRecord, StoreError, StoreResult,
+};
 
-use crate::convert::{Cols, db, params, parsed, time};
-
-const AUDIT_COLUMNS: &str =
-    "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
+use crate::MysqlStore;
+use crate::convert::{db, params};
+use crate::cursor::all;
+use crate::pool::write_tx;
 
 /// Appends `a` to its chain inside the caller's transaction. Writers in many processes
 /// may append to one chain at once, so the chain's head row is locked first: it is
@@ -62,120 +70,94 @@ pub(crate) async fn write_audit(
     Ok(())
 }
 
-fn record(row: Row) -> Result<ChainedAuditRecord, StoreError> {
-    let mut c = Cols::new(row);
-    let seq: i64 = c.get("audit_log.seq")?;
-    let id: String = c.get("audit_log.id")?;
-    let vault_id: Option<String> = c.get("audit_log.vault_id")?;
-    Ok(ChainedAuditRecord {
-        record: AuditRecord {
-            seq,
-            id: parsed("audit_log.id", AuditId::parse(&id))?,
-            vault_id: vault_id
-                .map(|v| parsed("audit_log.vault_id", VaultId::parse(&v)))
-                .transpose()?,
-            at: time(c.get("audit_log.at")?)?,
-            key_id: c.get("audit_log.key_id")?,
-            account_id: c.get("audit_log.account_id")?,
-            action: c.get("audit_log.action")?,
-            target: c.get("audit_log.target")?,
-            outcome: c.get("audit_log.outcome")?,
-            ip: c.get("audit_log.ip")?,
-        },
-        prev_hash: c.get("audit_log.prev_hash")?,
-        hash: c.get("audit_log.hash")?,
-    })
-}
-
-pub(crate) async fn list_audit(
-    conn: &mut Conn,
-    vault: &str,
-    limit: u32,
-    before: Option<&str>,
-) -> Result<Vec<AuditRecord>, StoreError> {
-    let rows: Vec<Row> = match before {
-        None => {
-            conn.exec(
-                format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE vault_id = ? ORDER BY seq DESC LIMIT ?"
-                ),
-                params![vault, limit],
-            )
-            .await
-        }
-        Some(before) => {
-            conn.exec(
-                format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log
-                     WHERE vault_id = ?
-                       AND seq < coalesce((SELECT b.seq FROM audit_log b WHERE b.id = ? AND b.vault_id = ?), 0)
-                     ORDER BY seq DESC LIMIT ?"
-                ),
-                params![vault, before, vault, limit],
-            )
-            .await
-        }
-    }
-    .map_err(db)?;
-    rows.into_iter()
-        .map(|r| record(r).map(|c| c.record))
-        .collect()
-}
-
-pub(crate) async fn audit_heads(conn: &mut Conn) -> Result<Vec<AuditHead>, StoreError> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT chain, length, last_seq, hash FROM audit_heads ORDER BY chain",
-            (),
-        )
-        .await
-        .map_err(db)?;
-    rows.into_iter()
-        .map(|row| {
-            let mut c = Cols::new(row);
-            Ok(AuditHead {
-                chain: c.get("audit_heads.chain")?,
-                length: c.get("audit_heads.length")?,
-                last_seq: c.get("audit_heads.last_seq")?,
-                hash: c.get("audit_heads.hash")?,
-            })
+#[async_trait]
+impl AuditStore for MysqlStore {
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        lock_order(&mut records);
+        write_tx!(self, tx => {
+            for record in &records {
+                write_audit(&mut tx, record).await?;
+            }
         })
-        .collect()
-}
+    }
 
-pub(crate) async fn audit_chain(
-    conn: &mut Conn,
-    chain: &str,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<ChainedAuditRecord>, StoreError> {
-    // The server chain is the records without a vault; each form walks an index.
-    let rows: Vec<Row> = if chain == SERVER_CHAIN {
-        conn.exec(
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE vault_id IS NULL AND seq > ? ORDER BY seq LIMIT ?"
-            ),
-            params![after_seq, limit],
-        )
-        .await
-    } else {
-        conn.exec(
+                "SELECT {} FROM audit_heads h ORDER BY h.chain",
+                Columns::select(Dialect::Mysql, &[&HEAD_COLUMNS])
+            )
+        });
+        all(&mut self.conn().await?, &SQL, Params::Empty, head).await
+    }
+
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        self.conn()
+            .await?
+            .exec(
+                "SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1",
+                (),
+            )
+            .await
+            .map_err(db)
+    }
+
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChainedAuditRecord>> {
+        // The server chain is the records without a vault; each form walks an index.
+        static SERVER: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE vault_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-            ),
-            params![chain, after_seq, limit],
-        )
+                "SELECT {} FROM audit_log l WHERE l.vault_id IS NULL AND l.seq > ? ORDER BY l.seq LIMIT ?",
+                Columns::select(Dialect::Mysql, &[&AUDIT_COLUMNS])
+            )
+        });
+        static VAULT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l WHERE l.vault_id = ? AND l.seq > ? ORDER BY l.seq LIMIT ?",
+                Columns::select(Dialect::Mysql, &[&AUDIT_COLUMNS])
+            )
+        });
+        let (sql, params) = if chain == SERVER_CHAIN {
+            (&*SERVER, params![after_seq, limit])
+        } else {
+            (&*VAULT, params![chain, after_seq, limit])
+        };
+        all(&mut self.conn().await?, sql, params, chained_record).await
+    }
+
+    async fn list_audit(
+        &self,
+        vault: &VaultId,
+        limit: u32,
+        before: Option<&AuditId>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        static FIRST: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l WHERE l.vault_id = ? ORDER BY l.seq DESC LIMIT ?",
+                Columns::select(Dialect::Mysql, &[&AUDIT_COLUMNS])
+            )
+        });
+        static AFTER: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l
+                 WHERE l.vault_id = ?
+                   AND l.seq < coalesce((SELECT b.seq FROM audit_log b WHERE b.id = ? AND b.vault_id = ?), 0)
+                 ORDER BY l.seq DESC LIMIT ?",
+                Columns::select(Dialect::Mysql, &[&AUDIT_COLUMNS])
+            )
+        });
+        let vault = vault.as_str();
+        let (sql, params) = match before {
+            None => (&*FIRST, params![vault, limit]),
+            Some(before) => (&*AFTER, params![vault, before.as_str(), vault, limit]),
+        };
+        all(&mut self.conn().await?, sql, params, |c| {
+            chained_record(c).map(|r| r.record)
+        })
         .await
     }
-    .map_err(db)?;
-    rows.into_iter().map(record).collect()
-}
-
-pub(crate) async fn audit_chains(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
-    conn.exec(
-        "SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1",
-        (),
-    )
-    .await
-    .map_err(db)
 }

@@ -1,10 +1,8 @@
 //! Conversions between domain values and MySQL values, and error mapping.
 
-use mysql_async::Row;
-use mysql_async::prelude::FromValue;
 use tokenwarden_store::StoreError;
 
-pub(crate) use tokenwarden_store::convert::{ms, opt_ms, opt_time, parsed, time};
+pub(crate) use tokenwarden_store::convert::{ms, opt_ms};
 
 /// Positional statement parameters.
 macro_rules! params {
@@ -13,27 +11,6 @@ macro_rules! params {
     };
 }
 pub(crate) use params;
-
-/// Reads a row's columns in order, so a mapper lines up with its column list.
-pub(crate) struct Cols {
-    row: Row,
-    next: usize,
-}
-
-impl Cols {
-    pub(crate) fn new(row: Row) -> Self {
-        Self { row, next: 0 }
-    }
-
-    pub(crate) fn get<T: FromValue>(&mut self, column: &str) -> Result<T, StoreError> {
-        let i = self.next;
-        self.next += 1;
-        match self.row.take_opt::<T, usize>(i) {
-            Some(Ok(v)) => Ok(v),
-            _ => Err(StoreError::Corrupt(format!("unreadable {column}"))),
-        }
-    }
-}
 
 const ER_DUP_ENTRY: u16 = 1062;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;

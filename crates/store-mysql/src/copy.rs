@@ -1,15 +1,46 @@
-//! Raw row paging for `tokenwarden copy`.
+//! [`CopyStore`] on MySQL: raw row paging for `tokenwarden copy`.
 
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row, Transaction, Value};
-use tokenwarden_store::StoreError;
-use tokenwarden_store::copy::{CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::copy::{CopyStore, CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::{StoreError, StoreResult};
 
+use crate::MysqlStore;
 use crate::convert::db;
+use crate::pool::write_tx;
 
 /// The character set MySQL reports for binary columns (BLOB, VARBINARY): their values
 /// are bytes, every other string column's are text.
 const BINARY_CHARSET: u16 = 63;
+
+#[async_trait]
+impl CopyStore for MysqlStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        is_empty(&mut self.conn().await?).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static CopyTable,
+        after: Option<RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<RawRow>> {
+        page(&mut self.conn().await?, table, after.as_ref(), limit).await
+    }
+
+    async fn copy_insert(&self, table: &'static CopyTable, rows: Vec<RawRow>) -> StoreResult<()> {
+        write_tx!(self, tx => {
+            insert(&mut tx, table, &rows).await?;
+        })
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        // InnoDB moves an AUTO_INCREMENT counter past any value inserted explicitly, so
+        // the copied audit_log.seq values need nothing more.
+        Ok(())
+    }
+}
 
 fn to_sql(v: &RawValue) -> Value {
     match v {
@@ -45,7 +76,7 @@ fn raw_row(table: &CopyTable, row: Row) -> Result<RawRow, StoreError> {
         .collect()
 }
 
-pub(crate) async fn is_empty(conn: &mut Conn) -> Result<bool, StoreError> {
+async fn is_empty(conn: &mut Conn) -> Result<bool, StoreError> {
     let n: Option<i64> = conn
         .exec_first(
             "SELECT (SELECT count(*) FROM server_settings) + (SELECT count(*) FROM accounts)
@@ -57,7 +88,7 @@ pub(crate) async fn is_empty(conn: &mut Conn) -> Result<bool, StoreError> {
     Ok(n == Some(0))
 }
 
-pub(crate) async fn page(
+async fn page(
     conn: &mut Conn,
     table: &CopyTable,
     after: Option<&RawRow>,
@@ -75,7 +106,7 @@ pub(crate) async fn page(
     rows.into_iter().map(|r| raw_row(table, r)).collect()
 }
 
-pub(crate) async fn insert(
+async fn insert(
     tx: &mut Transaction<'static>,
     table: &CopyTable,
     rows: &[RawRow],

@@ -19,15 +19,61 @@
 //!
 //! Tested on MariaDB 10.11; the SQL avoids MariaDB-only syntax (no `RETURNING`, no
 //! `INSERT ... ON CONFLICT`) and needs MySQL 8.0.16 or later for enforced CHECKs.
+//!
+//! One file per aggregate implements that aggregate's store trait; rows become records
+//! through the store crate's mappers over [`cursor::RowCursor`].
 
+mod accounts;
+mod apps;
 mod audit;
+mod connect;
+mod connections;
 mod convert;
 mod copy;
+mod cursor;
+mod keys;
 mod migrations;
-mod oauth;
-mod rows;
-mod store;
+mod pool;
+mod settings;
 mod url;
+mod vaults;
 
-pub use store::MysqlStore;
+use mysql_async::Pool;
+use tokenwarden_store::StoreError;
+
 pub use url::{DEFAULT_POOL_MAX, MysqlUrl, MysqlUrlError, redact};
+
+use crate::convert::db;
+
+/// The MySQL store: a connection pool. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct MysqlStore {
+    pool: Pool,
+}
+
+impl MysqlStore {
+    /// Connects to the database at `url` and applies the migrations it lacks.
+    pub async fn open(url: &MysqlUrl) -> Result<Self, StoreError> {
+        let pool = Pool::new(url.opts().clone());
+        if let Err(e) = migrations::run(&pool).await {
+            let _ = pool.disconnect().await;
+            return Err(e);
+        }
+        tracing::info!(database = url.redacted(), "mysql store open");
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations the database at `url` lacks, and nothing else; returns the
+    /// names of those it applied (empty when it was up to date).
+    pub async fn migrate(url: &MysqlUrl) -> Result<Vec<String>, StoreError> {
+        let pool = Pool::new(url.opts().clone());
+        let applied = migrations::run(&pool).await;
+        let _ = pool.disconnect().await;
+        applied
+    }
+
+    /// Closes every connection (the pool closes them on drop too, less politely).
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.pool.disconnect().await.map_err(db)
+    }
+}

@@ -1,15 +1,20 @@
-//! The audit log and its hash chain on PostgreSQL.
+//! [`AuditStore`] on PostgreSQL: appending to the hash chain, and reading it back.
 
-use deadpool_postgres::{GenericClient, Transaction};
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use tokenwarden_domain::{AuditId, VaultId};
-use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
-use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
-use tokio_postgres::Row;
+use tokenwarden_store::audit::records::{AUDIT_COLUMNS, HEAD_COLUMNS, chained_record, head};
+use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash, lock_order};
+use tokenwarden_store::rows::{Columns, Cursor, Dialect};
+use tokenwarden_store::{
+    AuditHead, AuditRecord, AuditStore, ChainedAuditRecord, NewAuditRecord, StoreError, StoreResult,
+};
 
-use crate::convert::{db, get, parsed, time};
-
-const AUDIT_COLUMNS: &str =
-    "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
+use crate::PgStore;
+use crate::convert::db;
+use crate::cursor::{RowCursor, all};
 
 /// Appends `a` to its chain inside the caller's transaction. Many processes append at
 /// once, so the chain's head row is locked first (created at length 0 if the chain is
@@ -23,7 +28,7 @@ pub(crate) async fn write_audit(
     write_audits(tx, std::slice::from_ref(a)).await
 }
 
-/// Appends a batch (already in [`tokenwarden_store::audit::lock_order`]) inside the
+/// Appends a batch (already in [`lock_order`]) inside the
 /// caller's transaction, as appending the records one by one would, but with one head lock
 /// and one head update per chain, and one multi-row insert per chain
 /// (inserted in chain order, so `seq` still grows along the chain).
@@ -72,11 +77,12 @@ pub(crate) async fn write_audits(
         };
         let chain = first.chain();
         tx.execute(&ensure, &[&chain, &genesis]).await.map_err(db)?;
-        let head = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
-        let length: i64 = get(&head, 0)?;
+        let locked = tx.query_one(&lock, &[&chain]).await.map_err(db)?;
+        let mut locked = RowCursor::new(&locked);
+        let length = locked.int("audit_heads.length")?;
         // The head's hash, then each record's: record i links [i] to [i + 1].
         let mut chained: Vec<Vec<u8>> = Vec::with_capacity(group.len() + 1);
-        chained.push(get(&head, 1)?);
+        chained.push(locked.bytes("audit_heads.hash")?);
         for f in group {
             let prev = chained.last().map_or(&[][..], Vec::as_slice);
             let hash = audit_hash(prev, f).to_vec();
@@ -106,7 +112,7 @@ pub(crate) async fn write_audits(
             .map_err(db)?;
         let mut last_seq = 0i64;
         for row in &rows {
-            last_seq = last_seq.max(get(row, 0)?);
+            last_seq = last_seq.max(RowCursor::new(row).int("audit_log.seq")?);
         }
         let count = i64::try_from(group.len()).map_err(StoreError::backend)?;
         tx.execute(
@@ -119,101 +125,91 @@ pub(crate) async fn write_audits(
     Ok(())
 }
 
-fn record(r: &Row) -> Result<ChainedAuditRecord, StoreError> {
-    let vault_id: Option<&str> = get(r, 2)?;
-    let prev_hash: Option<Vec<u8>> = get(r, 10)?;
-    let hash: Option<Vec<u8>> = get(r, 11)?;
-    Ok(ChainedAuditRecord {
-        record: AuditRecord {
-            seq: get(r, 0)?,
-            id: parsed("audit_log.id", AuditId::parse(get(r, 1)?))?,
-            vault_id: vault_id
-                .map(|v| parsed("audit_log.vault_id", VaultId::parse(v)))
-                .transpose()?,
-            at: time(get(r, 3)?)?,
-            key_id: get(r, 4)?,
-            account_id: get(r, 5)?,
-            action: get(r, 6)?,
-            target: get(r, 7)?,
-            outcome: get(r, 8)?,
-            ip: get(r, 9)?,
-        },
-        prev_hash: prev_hash.unwrap_or_default(),
-        hash: hash.unwrap_or_default(),
-    })
-}
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        lock_order(&mut records);
+        let mut c = self.pool.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        write_audits(&tx, &records).await?;
+        tx.commit().await.map_err(db)
+    }
 
-pub(crate) async fn list_audit(
-    c: &impl GenericClient,
-    vault: &str,
-    limit: u32,
-    before: Option<&str>,
-) -> Result<Vec<AuditRecord>, StoreError> {
-    let st = c
-        .prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE vault_id = $1
-               AND ($2::text IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = $2 AND vault_id = $1), 0))
-             ORDER BY seq DESC LIMIT $3"
-        ))
-        .await
-        .map_err(db)?;
-    let rows = c
-        .query(&st, &[&vault, &before, &i64::from(limit)])
-        .await
-        .map_err(db)?;
-    rows.iter().map(|r| record(r).map(|c| c.record)).collect()
-}
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_heads h ORDER BY h.chain",
+                Columns::select(Dialect::Postgres, &[&HEAD_COLUMNS])
+            )
+        });
+        let rows = self.pool.query(&SQL, &[]).await?;
+        all(&rows, |c| head(c))
+    }
 
-pub(crate) async fn audit_heads(c: &impl GenericClient) -> Result<Vec<AuditHead>, StoreError> {
-    let st = c
-        .prepare_cached("SELECT chain, length, last_seq, hash FROM audit_heads ORDER BY chain")
-        .await
-        .map_err(db)?;
-    let rows = c.query(&st, &[]).await.map_err(db)?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditHead {
-                chain: get(r, 0)?,
-                length: get(r, 1)?,
-                last_seq: get(r, 2)?,
-                hash: get(r, 3)?,
-            })
-        })
-        .collect()
-}
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        let rows = self
+            .pool
+            .query(
+                "SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1",
+                &[],
+            )
+            .await?;
+        all(&rows, |c| c.text("audit_log.vault_id"))
+    }
 
-pub(crate) async fn audit_chain(
-    c: &impl GenericClient,
-    chain: &str,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<ChainedAuditRecord>, StoreError> {
-    // The server chain is the records without a vault; each form walks an index.
-    let sql = if chain == SERVER_CHAIN {
-        format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE vault_id IS NULL AND $1::text = '' AND seq > $2 ORDER BY seq LIMIT $3"
-        )
-    } else {
-        format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE vault_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        )
-    };
-    let st = c.prepare_cached(&sql).await.map_err(db)?;
-    let rows = c
-        .query(&st, &[&chain, &after_seq, &i64::from(limit)])
-        .await
-        .map_err(db)?;
-    rows.iter().map(record).collect()
-}
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChainedAuditRecord>> {
+        // The server chain is the records without a vault; each form walks an index.
+        static SERVER: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l
+                 WHERE l.vault_id IS NULL AND $1::text = '' AND l.seq > $2 ORDER BY l.seq LIMIT $3",
+                Columns::select(Dialect::Postgres, &[&AUDIT_COLUMNS])
+            )
+        });
+        static VAULT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l
+                 WHERE l.vault_id = $1 AND l.seq > $2 ORDER BY l.seq LIMIT $3",
+                Columns::select(Dialect::Postgres, &[&AUDIT_COLUMNS])
+            )
+        });
+        let sql = if chain == SERVER_CHAIN {
+            &SERVER
+        } else {
+            &VAULT
+        };
+        let rows = self
+            .pool
+            .query(sql, &[&chain, &after_seq, &i64::from(limit)])
+            .await?;
+        all(&rows, |c| chained_record(c))
+    }
 
-pub(crate) async fn audit_chains(c: &impl GenericClient) -> Result<Vec<String>, StoreError> {
-    let st = c
-        .prepare_cached("SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1")
-        .await
-        .map_err(db)?;
-    let rows = c.query(&st, &[]).await.map_err(db)?;
-    rows.iter().map(|r| get(r, 0)).collect()
+    async fn list_audit(
+        &self,
+        vault: &VaultId,
+        limit: u32,
+        before: Option<&AuditId>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l
+                 WHERE l.vault_id = $1
+                   AND ($2::text IS NULL OR l.seq < coalesce((SELECT seq FROM audit_log WHERE id = $2 AND vault_id = $1), 0))
+                 ORDER BY l.seq DESC LIMIT $3",
+                Columns::select(Dialect::Postgres, &[&AUDIT_COLUMNS])
+            )
+        });
+        let before = before.map(AuditId::as_str);
+        let rows = self
+            .pool
+            .query(&SQL, &[&vault.as_str(), &before, &i64::from(limit)])
+            .await?;
+        all(&rows, |c| chained_record(c).map(|r| r.record))
+    }
 }

@@ -1,17 +1,9 @@
 //! Conversions between domain values and PostgreSQL columns, and error mapping.
 
 use tokenwarden_store::StoreError;
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::FromSql;
 
-pub(crate) use tokenwarden_store::convert::{ms, opt_ms, opt_time, parsed, time};
-
-/// Column `idx` of `row`; a type mismatch is a corrupt row, not a database failure.
-pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
-    row.try_get(idx)
-        .map_err(|_| StoreError::Corrupt(format!("column {idx} has an unexpected type")))
-}
+pub(crate) use tokenwarden_store::convert::{ms, opt_ms};
 
 /// Maps a driver error, turning a uniqueness violation into a conflict on `what`
 /// (as SQLite's backend does for its UNIQUE and PRIMARY KEY constraints).

@@ -1,17 +1,45 @@
-//! Raw row paging for `tokenwarden copy`: rows move as stored. Booleans travel as the
-//! integers 0 and 1 (SQLite's form); everything else maps one to one.
+//! [`CopyStore`] on PostgreSQL: raw row paging for `tokenwarden copy`, rows moved as
+//! stored. Booleans travel as the integers 0 and 1 (SQLite's form); everything else
+//! maps one to one.
 
 use std::error::Error;
 
+use async_trait::async_trait;
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
-use tokenwarden_store::StoreError;
-use tokenwarden_store::copy::{CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::copy::{CopyStore, CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::rows::Cursor;
+use tokenwarden_store::{StoreError, StoreResult};
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::PgStore;
 use crate::convert::db;
+use crate::cursor::RowCursor;
+
+#[async_trait]
+impl CopyStore for PgStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        is_empty(self).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static CopyTable,
+        after: Option<RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<RawRow>> {
+        page(self, table, after.as_ref(), limit).await
+    }
+
+    async fn copy_insert(&self, table: &'static CopyTable, rows: Vec<RawRow>) -> StoreResult<()> {
+        insert(self, table, &rows).await
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        finish(self).await
+    }
+}
 
 /// A [`RawValue`] bound to whatever type its column has.
 #[derive(Debug)]
@@ -71,8 +99,8 @@ fn value(row: &Row, i: usize, table: &str) -> Result<RawValue, StoreError> {
     Ok(v.unwrap_or(RawValue::Null))
 }
 
-pub(crate) async fn is_empty(s: &PgStore) -> Result<bool, StoreError> {
-    let c = s.client().await?;
+async fn is_empty(s: &PgStore) -> Result<bool, StoreError> {
+    let c = s.pool.client().await?;
     let row = c
         .query_one(
             "SELECT (SELECT count(*) FROM server_settings) + (SELECT count(*) FROM accounts)
@@ -81,17 +109,17 @@ pub(crate) async fn is_empty(s: &PgStore) -> Result<bool, StoreError> {
         )
         .await
         .map_err(db)?;
-    let n: i64 = crate::convert::get(&row, 0)?;
+    let n = RowCursor::new(&row).int("count")?;
     Ok(n == 0)
 }
 
-pub(crate) async fn page(
+async fn page(
     s: &PgStore,
     table: &CopyTable,
     after: Option<&RawRow>,
     limit: u32,
 ) -> Result<Vec<RawRow>, StoreError> {
-    let c = s.client().await?;
+    let c = s.pool.client().await?;
     let st = c
         .prepare_cached(&page_sql(table, after.is_none(), true, '"'))
         .await
@@ -113,12 +141,8 @@ pub(crate) async fn page(
         .collect()
 }
 
-pub(crate) async fn insert(
-    s: &PgStore,
-    table: &CopyTable,
-    rows: &[RawRow],
-) -> Result<(), StoreError> {
-    let mut c = s.client().await?;
+async fn insert(s: &PgStore, table: &CopyTable, rows: &[RawRow]) -> Result<(), StoreError> {
+    let mut c = s.pool.client().await?;
     let tx = c.transaction().await.map_err(db)?;
     let st = tx
         .prepare_cached(&insert_sql(table, true, '"'))
@@ -135,8 +159,8 @@ pub(crate) async fn insert(
 
 /// Moves the audit log's sequence past the copied records, so the next append does
 /// not reuse a `seq`.
-pub(crate) async fn finish(s: &PgStore) -> Result<(), StoreError> {
-    let c = s.client().await?;
+async fn finish(s: &PgStore) -> Result<(), StoreError> {
+    let c = s.pool.client().await?;
     c.execute(
         "SELECT setval(pg_get_serial_sequence('audit_log', 'seq'), coalesce(max(seq), 0) + 1, false) FROM audit_log",
         &[],

@@ -8,16 +8,52 @@
 //! single writer, this backend gets from the database: races are decided by single
 //! conditional UPDATEs, and audit appends lock their chain's head row. Migrations are
 //! embedded (refinery) and run under an advisory lock, so replicas may start at once.
+//!
+//! One file per aggregate implements that aggregate's store trait; rows become records
+//! through the store crate's mappers over [`cursor::RowCursor`].
 
+mod accounts;
+mod apps;
 mod audit;
+mod connect;
+mod connections;
 mod convert;
 mod copy;
-mod migrate;
-mod oauth;
-mod rows;
-mod store;
+mod cursor;
+mod keys;
+mod migrations;
+mod pool;
+mod settings;
 mod url;
+mod vaults;
 
-pub use migrate::AppliedMigration;
-pub use store::PgStore;
+use tokenwarden_store::StoreError;
+
+pub use migrations::AppliedMigration;
 pub use url::{DEFAULT_POOL_SIZE, PgUrl, PgUrlError, redacted};
+
+use crate::migrations::migrate;
+use crate::pool::Pool;
+
+/// The PostgreSQL store: a pool of connections, each caching its prepared statements.
+/// Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Applies pending migrations (under the migration lock), then opens the pool.
+    pub async fn open(url: &PgUrl) -> Result<Self, StoreError> {
+        migrate(url).await?;
+        let pool = Pool::connect(url)?;
+        // Fail at start, not on the first request, when the database does not answer.
+        pool.ping().await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations only and says which ran (`tokenwarden migrate`).
+    pub async fn migrate(url: &PgUrl) -> Result<Vec<AppliedMigration>, StoreError> {
+        migrate(url).await
+    }
+}

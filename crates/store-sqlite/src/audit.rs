@@ -1,28 +1,31 @@
-//! The audit log and its hash chain on SQLite.
+//! [`AuditStore`] on SQLite: appending to the hash chain, and reading it back.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
 use tokenwarden_domain::{AuditId, VaultId};
-use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash};
-use tokenwarden_store::{AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord, StoreError};
+use tokenwarden_store::audit::records::{AUDIT_COLUMNS, HEAD_COLUMNS, chained_record, head};
+use tokenwarden_store::audit::{AuditFields, GENESIS, SERVER_CHAIN, audit_hash, lock_order};
+use tokenwarden_store::rows::{Columns, Dialect};
+use tokenwarden_store::{
+    AuditHead, AuditRecord, AuditStore, ChainedAuditRecord, NewAuditRecord, StoreResult,
+};
 
-use crate::convert::{db, parsed, time};
-
-const AUDIT_COLUMNS: &str =
-    "seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip, prev_hash, hash";
+use crate::SqliteStore;
+use crate::convert::{db, savepoint};
+use crate::cursor::all;
 
 /// Appends `a` to its chain. Runs inside the caller's write transaction; SQLite's one
 /// writer serialises appends, so reading the head and writing it back cannot race.
-pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> Result<(), StoreError> {
+pub(crate) fn write_audit(conn: &Connection, a: &NewAuditRecord) -> StoreResult<()> {
     write_audits(conn, std::slice::from_ref(a))
 }
 
 /// Appends `records` in order, each to its chain. A chain's head is read once and
 /// written once however many of its records the batch holds (the group commit of the
 /// read path puts many records of one vault in one batch).
-pub(crate) fn write_audits(
-    conn: &Connection,
-    records: &[NewAuditRecord],
-) -> Result<(), StoreError> {
+pub(crate) fn write_audits(conn: &Connection, records: &[NewAuditRecord]) -> StoreResult<()> {
     // The heads this batch read, advanced in memory and written back at the end.
     let mut heads: Vec<Head<'_>> = Vec::new();
     let mut insert = conn
@@ -86,7 +89,7 @@ struct Head<'a> {
 
 /// A chain's stored head; the genesis hash for a new chain. (A damaged head is chained
 /// from as it is: `audit verify` reports it, reads go on.)
-fn read_head<'a>(conn: &Connection, chain: &'a str) -> Result<Head<'a>, StoreError> {
+fn read_head<'a>(conn: &Connection, chain: &'a str) -> StoreResult<Head<'a>> {
     let head = conn
         .prepare_cached("SELECT length, last_seq, hash FROM audit_heads WHERE chain = ?1")
         .and_then(|mut st| {
@@ -103,183 +106,113 @@ fn read_head<'a>(conn: &Connection, chain: &'a str) -> Result<Head<'a>, StoreErr
     })
 }
 
-/// Migration hook: chains the records written before the chain existed, in `seq`
-/// order, so every database verifies from its first record.
-pub(crate) fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    type Row10 = (
-        i64,
-        String,
-        Option<String>,
-        i64,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-    );
-    let rows: Vec<Row10> = tx
-        .prepare(
-            "SELECT seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip
-             FROM audit_log ORDER BY seq",
-        )?
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut heads: std::collections::HashMap<String, (i64, i64, [u8; 32])> =
-        std::collections::HashMap::new();
-    for (seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip) in &rows {
-        let f = AuditFields {
-            id,
-            vault_id: vault_id.as_deref(),
-            at_ms: *at,
-            key_id: key_id.as_deref(),
-            account_id: account_id.as_deref(),
-            action,
-            target: target.as_deref(),
-            outcome,
-            ip: ip.as_deref(),
-        };
-        let chain = f.chain().to_owned();
-        let (length, prev) = heads
-            .get(&chain)
-            .map(|(l, _, h)| (*l, *h))
-            .unwrap_or((0, GENESIS));
-        let hash = audit_hash(&prev, &f);
-        tx.execute(
-            "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
-            params![seq, prev.as_slice(), hash.as_slice()],
-        )?;
-        heads.insert(chain, (length + 1, *seq, hash));
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audits(&self, mut records: Vec<NewAuditRecord>) -> StoreResult<()> {
+        lock_order(&mut records);
+        self.pool
+            .write(move |conn| {
+                let tx = savepoint(conn)?;
+                write_audits(&tx, &records)?;
+                tx.commit().map_err(db)
+            })
+            .await
     }
-    for (chain, (length, last_seq, hash)) in heads {
-        tx.execute(
-            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)",
-            params![chain, length, last_seq, hash.as_slice()],
-        )?;
+
+    async fn list_audit(
+        &self,
+        vault: &VaultId,
+        limit: u32,
+        before: Option<&AuditId>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM audit_log l
+                 WHERE l.vault_id = ?1
+                   AND (?2 IS NULL OR l.seq < coalesce((SELECT seq FROM audit_log WHERE id = ?2 AND vault_id = ?1), 0))
+                 ORDER BY l.seq DESC LIMIT ?3",
+                Columns::select(Dialect::Sqlite, &[&AUDIT_COLUMNS])
+            )
+        });
+        let vault = vault.as_str().to_owned();
+        let before = before.map(|b| b.as_str().to_owned());
+        self.pool
+            .read(move |conn| {
+                let mut st = conn.prepare_cached(&SQL).map_err(db)?;
+                all(&mut st, params![vault, before, limit], |c| {
+                    chained_record(c).map(|r| r.record)
+                })
+            })
+            .await
     }
-    Ok(())
+
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
+        self.pool.read(audit_heads).await
+    }
+
+    async fn audit_chains(&self) -> StoreResult<Vec<String>> {
+        self.pool
+            .read(|conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1",
+                    )
+                    .map_err(db)?;
+                st.query_map([], |r| r.get(0))
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(db)
+            })
+            .await
+    }
+
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChainedAuditRecord>> {
+        let chain = chain.to_owned();
+        self.pool
+            .read(move |conn| audit_chain(conn, &chain, after_seq, limit))
+            .await
+    }
 }
 
-fn record(r: &Row<'_>) -> rusqlite::Result<Result<ChainedAuditRecord, StoreError>> {
-    let seq: i64 = r.get(0)?;
-    let id: String = r.get(1)?;
-    let vault_id: Option<String> = r.get(2)?;
-    let at: i64 = r.get(3)?;
-    let key_id: Option<String> = r.get(4)?;
-    let account_id: Option<String> = r.get(5)?;
-    let action: String = r.get(6)?;
-    let target: Option<String> = r.get(7)?;
-    let outcome: String = r.get(8)?;
-    let ip: Option<String> = r.get(9)?;
-    let prev_hash: Option<Vec<u8>> = r.get(10)?;
-    let hash: Option<Vec<u8>> = r.get(11)?;
-    Ok((|| {
-        Ok(ChainedAuditRecord {
-            record: AuditRecord {
-                seq,
-                id: parsed("audit_log.id", AuditId::parse(&id))?,
-                vault_id: vault_id
-                    .map(|v| parsed("audit_log.vault_id", VaultId::parse(&v)))
-                    .transpose()?,
-                at: time(at)?,
-                key_id,
-                account_id,
-                action,
-                target,
-                outcome,
-                ip,
-            },
-            prev_hash: prev_hash.unwrap_or_default(),
-            hash: hash.unwrap_or_default(),
-        })
-    })())
+/// Every chain's head, in chain order.
+pub(crate) fn audit_heads(conn: &mut Connection) -> StoreResult<Vec<AuditHead>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM audit_heads h ORDER BY h.chain",
+            Columns::select(Dialect::Sqlite, &[&HEAD_COLUMNS])
+        )
+    });
+    let mut st = conn.prepare_cached(&SQL).map_err(db)?;
+    all(&mut st, [], |c| head(c))
 }
 
-pub(crate) fn list_audit(
-    conn: &mut Connection,
-    vault: &str,
-    limit: u32,
-    before: Option<&str>,
-) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE vault_id = ?1
-               AND (?2 IS NULL OR seq < coalesce((SELECT seq FROM audit_log WHERE id = ?2 AND vault_id = ?1), 0))
-             ORDER BY seq DESC LIMIT ?3"
-        ))
-        .map_err(db)?;
-    let rows = st
-        .query_map(params![vault, before, limit], record)
-        .map_err(db)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db)?;
-    rows.into_iter().map(|r| r.map(|c| c.record)).collect()
-}
-
-pub(crate) fn audit_heads(conn: &mut Connection) -> Result<Vec<AuditHead>, StoreError> {
-    let mut st = conn
-        .prepare_cached("SELECT chain, length, last_seq, hash FROM audit_heads ORDER BY chain")
-        .map_err(db)?;
-    st.query_map([], |r| {
-        Ok(AuditHead {
-            chain: r.get(0)?,
-            length: r.get(1)?,
-            last_seq: r.get(2)?,
-            hash: r.get(3)?,
-        })
-    })
-    .map_err(db)?
-    .collect::<rusqlite::Result<Vec<_>>>()
-    .map_err(db)
-}
-
+/// One chain's records after `after_seq`, in order.
 pub(crate) fn audit_chain(
     conn: &mut Connection,
     chain: &str,
     after_seq: i64,
     limit: u32,
-) -> Result<Vec<ChainedAuditRecord>, StoreError> {
+) -> StoreResult<Vec<ChainedAuditRecord>> {
+    let columns = Columns::select(Dialect::Sqlite, &[&AUDIT_COLUMNS]);
     // The server chain is the records without a vault; each form walks the index.
     let filter = if chain == SERVER_CHAIN {
-        "vault_id IS NULL AND ?1 = ''"
+        "l.vault_id IS NULL AND ?1 = ''"
     } else {
-        "vault_id = ?1"
+        "l.vault_id = ?1"
     };
     let mut st = conn
         .prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE {filter} AND seq > ?2
-             ORDER BY seq LIMIT ?3"
+            "SELECT {columns} FROM audit_log l
+             WHERE {filter} AND l.seq > ?2
+             ORDER BY l.seq LIMIT ?3"
         ))
         .map_err(db)?;
-    let rows = st
-        .query_map(params![chain, after_seq, limit], record)
-        .map_err(db)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db)?;
-    rows.into_iter().collect()
-}
-
-pub(crate) fn audit_chains(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
-    let mut st = conn
-        .prepare_cached("SELECT DISTINCT coalesce(vault_id, '') FROM audit_log ORDER BY 1")
-        .map_err(db)?;
-    st.query_map([], |r| r.get(0))
-        .map_err(db)?
-        .collect::<rusqlite::Result<Vec<String>>>()
-        .map_err(db)
+    all(&mut st, params![chain, after_seq, limit], |c| {
+        chained_record(c)
+    })
 }

@@ -1,9 +1,9 @@
-//! Conversions between domain values and SQLite columns.
+//! Conversions between domain values and SQLite columns, and error mapping.
 
-use rusqlite::ErrorCode;
+use rusqlite::{Connection, ErrorCode, Savepoint};
 use tokenwarden_store::StoreError;
 
-pub(crate) use tokenwarden_store::convert::{ms, opt_ms, opt_time, parsed, time};
+pub(crate) use tokenwarden_store::convert::{ms, opt_ms};
 
 /// Maps a rusqlite error, turning a uniqueness violation into a conflict on `what`.
 pub(crate) fn sql_error(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -21,4 +21,9 @@ pub(crate) fn sql_error(what: &'static str) -> impl Fn(rusqlite::Error) -> Store
 
 pub(crate) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
+}
+
+/// A write's transaction: a savepoint in the writer's group commit (see `pool`).
+pub(crate) fn savepoint(conn: &mut Connection) -> Result<Savepoint<'_>, StoreError> {
+    conn.savepoint().map_err(db)
 }

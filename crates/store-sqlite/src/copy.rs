@@ -1,11 +1,39 @@
-//! Raw row paging for `tokenwarden copy`.
+//! [`CopyStore`] on SQLite: raw row paging for `tokenwarden copy`.
 
+use async_trait::async_trait;
 use rusqlite::Connection;
 use rusqlite::types::{Value, ValueRef};
-use tokenwarden_store::StoreError;
-use tokenwarden_store::copy::{CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::copy::{CopyStore, CopyTable, RawRow, RawValue, insert_sql, page_sql};
+use tokenwarden_store::{StoreError, StoreResult};
 
+use crate::SqliteStore;
 use crate::convert::db;
+
+#[async_trait]
+impl CopyStore for SqliteStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        self.pool.read(is_empty).await
+    }
+
+    async fn copy_page(
+        &self,
+        table: &'static CopyTable,
+        after: Option<RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<RawRow>> {
+        self.pool
+            .read(move |c| page(c, table, after.as_ref(), limit))
+            .await
+    }
+
+    async fn copy_insert(&self, table: &'static CopyTable, rows: Vec<RawRow>) -> StoreResult<()> {
+        self.pool.write(move |c| insert(c, table, &rows)).await
+    }
+
+    async fn copy_finish(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
 
 fn to_sql(v: &RawValue) -> Value {
     match v {
@@ -16,7 +44,7 @@ fn to_sql(v: &RawValue) -> Value {
     }
 }
 
-pub(crate) fn is_empty(conn: &mut Connection) -> Result<bool, StoreError> {
+fn is_empty(conn: &mut Connection) -> Result<bool, StoreError> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM server_settings) + (SELECT count(*) FROM accounts)
               + (SELECT count(*) FROM vaults) + (SELECT count(*) FROM audit_log)",
@@ -27,7 +55,7 @@ pub(crate) fn is_empty(conn: &mut Connection) -> Result<bool, StoreError> {
     .map_err(db)
 }
 
-pub(crate) fn page(
+fn page(
     conn: &mut Connection,
     table: &CopyTable,
     after: Option<&RawRow>,
@@ -67,11 +95,7 @@ pub(crate) fn page(
     Ok(out)
 }
 
-pub(crate) fn insert(
-    conn: &mut Connection,
-    table: &CopyTable,
-    rows: &[RawRow],
-) -> Result<(), StoreError> {
+fn insert(conn: &mut Connection, table: &CopyTable, rows: &[RawRow]) -> Result<(), StoreError> {
     let tx = conn.savepoint().map_err(db)?;
     {
         let mut st = tx

@@ -1,9 +1,10 @@
 //! Embedded migrations, applied at start (rusqlite_migration tracks them in
 //! `PRAGMA user_version`).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 use rusqlite_migration::{M, Migrations};
 use tokenwarden_store::StoreError;
+use tokenwarden_store::audit::{AuditFields, GENESIS, audit_hash};
 
 /// The migrations' names, in order (reported by `tokenwarden migrate`).
 const NAMES: [&str; 3] = ["0001_foundation", "0002_oauth", "0003_links_audit_chain"];
@@ -31,15 +32,87 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up_with_hook(
             include_str!("../migrations/0003_links_audit_chain.sql"),
             |tx: &rusqlite::Transaction<'_>| {
-                crate::audit::chain_existing(tx).map_err(rusqlite_migration::HookError::from)
+                chain_existing(tx).map_err(rusqlite_migration::HookError::from)
             },
         ),
     ])
 }
 
+/// Migration hook: chains the records written before the chain existed, in `seq`
+/// order, so every database verifies from its first record.
+pub(crate) fn chain_existing(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    type Row10 = (
+        i64,
+        String,
+        Option<String>,
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row10> = tx
+        .prepare(
+            "SELECT seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip
+             FROM audit_log ORDER BY seq",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut heads: std::collections::HashMap<String, (i64, i64, [u8; 32])> =
+        std::collections::HashMap::new();
+    for (seq, id, vault_id, at, key_id, account_id, action, target, outcome, ip) in &rows {
+        let f = AuditFields {
+            id,
+            vault_id: vault_id.as_deref(),
+            at_ms: *at,
+            key_id: key_id.as_deref(),
+            account_id: account_id.as_deref(),
+            action,
+            target: target.as_deref(),
+            outcome,
+            ip: ip.as_deref(),
+        };
+        let chain = f.chain().to_owned();
+        let (length, prev) = heads
+            .get(&chain)
+            .map(|(l, _, h)| (*l, *h))
+            .unwrap_or((0, GENESIS));
+        let hash = audit_hash(&prev, &f);
+        tx.execute(
+            "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            params![seq, prev.as_slice(), hash.as_slice()],
+        )?;
+        heads.insert(chain, (length + 1, *seq, hash));
+    }
+    for (chain, (length, last_seq, hash)) in heads {
+        tx.execute(
+            "INSERT INTO audit_heads (chain, length, last_seq, hash) VALUES (?1, ?2, ?3, ?4)",
+            params![chain, length, last_seq, hash.as_slice()],
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use tokenwarden_store::audit::records;
     use tokenwarden_store::audit::{ChainVerifier, SERVER_CHAIN};
+    use tokenwarden_store::rows::{Columns, Dialect};
 
     #[test]
     fn migrations_are_valid() {
@@ -72,10 +145,26 @@ mod tests {
         .unwrap();
         super::migrations().to_latest(&mut conn).unwrap();
 
-        let heads = crate::audit::audit_heads(&mut conn).unwrap();
+        // Read back through the shared mappers (not the store, which would open a pool).
+        let heads = conn
+            .prepare(
+                "SELECT h.chain, h.length, h.last_seq, h.hash FROM audit_heads h ORDER BY h.chain",
+            )
+            .map_err(crate::convert::db)
+            .and_then(|mut st| crate::cursor::all(&mut st, [], |c| records::head(c)))
+            .unwrap();
         assert_eq!(heads.len(), 2);
         for head in &heads {
-            let records = crate::audit::audit_chain(&mut conn, &head.chain, 0, 100).unwrap();
+            let records = conn
+                .prepare(&format!(
+                    "SELECT {} FROM audit_log l WHERE coalesce(l.vault_id, '') = ?1 ORDER BY l.seq",
+                    Columns::select(Dialect::Sqlite, &[&records::AUDIT_COLUMNS])
+                ))
+                .map_err(crate::convert::db)
+                .and_then(|mut st| {
+                    crate::cursor::all(&mut st, [&head.chain], |c| records::chained_record(c))
+                })
+                .unwrap();
             let mut v = ChainVerifier::new(&head.chain);
             for r in &records {
                 v.check(r).unwrap();

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -3,6 +3,29 @@
 //! decrypted. Every backend names its tables and columns as below and stores times as
 //! Unix milliseconds, so a row read from one backend can be written to another.
 
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
+
+/// What `tokenwarden copy` needs of a backend, beside the audit chain it verifies.
+#[async_trait]
+pub trait CopyStore: Send + Sync {
+    /// Whether the database holds no account, vault or audit record yet.
+    async fn is_empty(&self) -> StoreResult<bool>;
+    /// Up to `limit` rows of `table` in key order, after the row whose key is `after`.
+    async fn copy_page(
+        &self,
+        table: &'static CopyTable,
+        after: Option<RawRow>,
+        limit: u32,
+    ) -> StoreResult<Vec<RawRow>>;
+    /// Inserts rows as they are (in one transaction).
+    async fn copy_insert(&self, table: &'static CopyTable, rows: Vec<RawRow>) -> StoreResult<()>;
+    /// After the last insert: whatever the backend needs to go on from the copied rows
+    /// (PostgreSQL moves its sequences past them).
+    async fn copy_finish(&self) -> StoreResult<()>;
+}
+
 /// One column value as the copy moves it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum RawValue {

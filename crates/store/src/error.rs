@@ -23,3 +23,5 @@ impl StoreError {
         Self::Backend(Box::new(e))
     }
 }
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -79,7 +79,6 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     let clock = Arc::new(ManualClock::default());
     let config = ServerConfig {
         listen: addr,
-        database_url: database.url().to_owned(),
         public_url: format!("http://{addr}"),
         refresh_skew_secs: 60,
         return_origins: options.return_origins,
@@ -96,7 +95,10 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         extra_routes: None,
         proxy: options.proxy.unwrap_or_default(),
     };
-    let app = App::build_with_clock(config, clock.clone())
+    let store = tokenwarden_store_select::open_store(database.url())
+        .await
+        .expect("the test database opens");
+    let app = App::build_with_clock(config, store, clock.clone())
         .await
         .expect("the application builds");
     let (tx, rx) = oneshot::channel::<()>();

@@ -10,7 +10,7 @@ use crate::harness::{Outcome, Target, arbitrary_bytes, ensure};
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const LEN: usize = 4 + 16 + 1 + 40 + 6;
 
-/// The checksum as design.md documents it, written out independently of the parser:
+/// The checksum as docs/design.md ("API keys") documents it, written out independently of the parser:
 /// CRC32 of `twk_<id>_<secret>`, six base62 digits, most significant first.
 fn documented_checksum(body: &str) -> String {
     let mut n = crc32(body.as_bytes());

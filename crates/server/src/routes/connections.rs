@@ -252,14 +252,14 @@ pub async fn get_token(
     Path(id): Path<String>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Token>> {
-    // The key and the connection in one read; a malformed id still answers 401 before
+    // The key and the connection in one read, the role checked with the key (so a key
+    // without `read` hears 403 before any 400); a malformed id still answers 401 before
     // its 404, as on every route.
     let id = connection_id(&id);
     let auth = state
         .services
-        .authenticate_with_connection(&key, id.as_ref().ok())
+        .authenticate_reader(&key, id.as_ref().ok())
         .await?;
-    auth.caller().require(Role::Read)?;
     let Query(query) = query.map_err(|_| {
         ApiError::invalid("min_ttl must be a number of seconds and force_refresh true or false")
     })?;

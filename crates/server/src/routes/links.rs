@@ -1,4 +1,4 @@
-//! `GET|HEAD|POST /connect/{link}`: the connect link pages (api.md, "Connect").
+//! `GET|HEAD|POST /connect/{link}`: the connect link pages (docs/api.md, "Connect"; the design in docs/design.md, "Connect").
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -11,8 +11,8 @@ fn session(vault: &VaultId, app: &AppRecord, link: bool) -> ConnectSessionRecord
         vault_id: vault.clone(),
         app_id: app.id.clone(),
         connection_id: ConnectionId::parse("Main-Account").unwrap(),
-        state_hash: (0..32).map(|_| rand::random()).collect(),
-        secrets: vec![0, 3, 0, 3],
+        state_hash: LookupHash::new((0..32).map(|_| rand::random()).collect()),
+        secrets: vec![0, 3, 0, 3].into(),
         scopes: scopes(&["repo"]),
         return_to: Some("https://example.com/back".into()),
         status: ConnectStatus::Pending,
@@ -22,8 +22,8 @@ fn session(vault: &VaultId, app: &AppRecord, link: bool) -> ConnectSessionRecord
         expires_at: at(601_000),
         finished_at: None,
         link: link.then(|| ConnectLinkRecord {
-            hash: (0..32).map(|_| rand::random()).collect(),
-            sealed_url: vec![1, 2, 3],
+            hash: LookupHash::new((0..32).map(|_| rand::random()).collect()),
+            sealed_url: vec![1, 2, 3].into(),
             expires_at: at(86_400_000),
             spent_at: None,
             binding_hash: None,
@@ -78,7 +78,7 @@ async fn a_connect_session_and_its_link_round_trip() {
         assert_eq!(got.expires_at, at(601_000));
         let got_link = got.link.unwrap();
         assert_eq!(got_link.hash, link.hash);
-        assert_eq!(got_link.sealed_url, vec![1, 2, 3]);
+        assert_eq!(got_link.sealed_url, Ciphertext::new(vec![1, 2, 3]));
         assert_eq!(got_link.expires_at, at(86_400_000));
         assert_eq!(got_link.spent_at, None);
         assert!(no_link.link.is_none());
@@ -91,8 +91,20 @@ async fn a_connect_session_and_its_link_round_trip() {
             matches!(dup, Err(StoreError::Conflict("connect session"))),
             "{dup:?}"
         );
-        assert!(store.connect_link(&[0; 32]).await.unwrap().is_none());
-        assert!(store.pending_connect(&[0; 32]).await.unwrap().is_none());
+        assert!(
+            store
+                .connect_link(&LookupHash::new(vec![0; 32]))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .pending_connect(&LookupHash::new(vec![0; 32]))
+                .await
+                .unwrap()
+                .is_none()
+        );
         let other_vault = VaultId::generate(&mut rng());
         assert!(
             store
@@ -123,7 +135,7 @@ async fn of_twenty_racing_spenders_of_a_link_exactly_one_wins() {
                     store
                         .spend_connect_link(
                             &id,
-                            &[i; 32],
+                            &LookupHash::new(vec![i; 32]),
                             at(2_000),
                             at(602_000),
                             audit(Some(&vault), "connect.link", 7),
@@ -172,7 +184,7 @@ async fn an_expired_or_linkless_session_cannot_be_spent() {
         let late = store
             .spend_connect_link(
                 &s.id,
-                &[1; 32],
+                &LookupHash::new(vec![1; 32]),
                 at(86_400_000),
                 at(1),
                 audit(Some(&vault), "connect.link", 5),
@@ -182,7 +194,7 @@ async fn an_expired_or_linkless_session_cannot_be_spent() {
         let linkless = store
             .spend_connect_link(
                 &plain.id,
-                &[1; 32],
+                &LookupHash::new(vec![1; 32]),
                 at(2_000),
                 at(1),
                 audit(Some(&vault), "connect.link", 5),
@@ -289,7 +301,7 @@ async fn finishing_a_connect_stores_the_connection_and_failing_records_why() {
         assert_eq!(failed.error.as_deref(), Some("access_denied"));
         assert_eq!(failed.finished_at, Some(at(3_500)));
         assert_eq!(conn.version, 1);
-        assert_eq!(conn.token_set, vec![1, 0, 1]);
+        assert_eq!(conn.token_set, Ciphertext::new(vec![1, 0, 1]));
         let actions: Vec<String> = store
             .list_audit(&vault, 2, None)
             .await

@@ -1,41 +1,14 @@
-use std::sync::Arc;
+//! Connections against MySQL: insert, list, the token read's row, reconnecting.
 
 use tokenwarden_domain::*;
 use tokenwarden_store::*;
-use tokenwarden_store_mysql::MysqlStore;
 
 use crate::fixtures::*;
-
-async fn fixture(store: &Arc<MysqlStore>) -> (VaultId, AppRecord) {
-    let (vault, _, _) = vault(store).await;
-    store
-        .create_provider(
-            ProviderRecord {
-                vault_id: vault.clone(),
-                key: "acme".into(),
-                spec: r#"{"name":"Acme"}"#.into(),
-                created_at: at(2_000),
-            },
-            audit(Some(&vault), "provider.create", 2),
-        )
-        .await
-        .unwrap();
-    let app = app(&vault, "acme-app", "acme");
-    store
-        .create_app(app.clone(), audit(Some(&vault), "app.create", 3))
-        .await
-        .unwrap();
-    (vault, app)
-}
-
-fn cid(s: &str) -> ConnectionId {
-    ConnectionId::parse(s).unwrap()
-}
 
 #[tokio::test]
 async fn providers_and_apps_round_trip_update_and_conflict() {
     with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
+        let (vault, app) = app_fixture(&store).await;
         let dup_provider = store
             .create_provider(
                 ProviderRecord {
@@ -71,7 +44,7 @@ async fn providers_and_apps_round_trip_update_and_conflict() {
                     status: Some(AppStatus::Blocked),
                     scopes: Some(scopes(&["a", "b"])),
                     client_id: Some("client-2".into()),
-                    client_secret: Some(vec![7, 7]),
+                    client_secret: Some(vec![7, 7].into()),
                 },
                 at(9_000),
                 audit(Some(&vault), "app.update", 6),
@@ -99,13 +72,13 @@ async fn providers_and_apps_round_trip_update_and_conflict() {
         assert_eq!(acme.created_at, at(2_000));
         assert!(store.provider(&vault, "ACME").await.unwrap().is_none());
         assert_eq!(apps.len(), 1);
-        assert_eq!(by_key.client_secret, vec![0, 10, 20, 0]);
+        assert_eq!(by_key.client_secret, Ciphertext::new(vec![0, 10, 20, 0]));
         assert_eq!(by_key.scopes, scopes(&["repo", "read:user"]));
         assert!(same.is_some());
         assert_eq!(blocked.status, AppStatus::Blocked);
         assert_eq!(blocked.scopes, scopes(&["a", "b"]));
         assert_eq!(blocked.client_id, "client-2");
-        assert_eq!(blocked.client_secret, vec![7, 7]);
+        assert_eq!(blocked.client_secret, Ciphertext::new(vec![7, 7]));
         assert_eq!(blocked.updated_at, at(9_000));
         assert_eq!(blocked.created_at, app.created_at);
         assert!(missing.is_none());
@@ -116,7 +89,7 @@ async fn providers_and_apps_round_trip_update_and_conflict() {
 #[tokio::test]
 async fn an_app_with_connections_cannot_be_deleted() {
     with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
+        let (vault, app) = app_fixture(&store).await;
         store
             .insert_connection(
                 upsert(&vault, "c1", &app.id, 1_000, 1),
@@ -161,7 +134,7 @@ async fn an_app_with_connections_cannot_be_deleted() {
 #[tokio::test]
 async fn connection_ids_differing_only_in_case_are_different_connections() {
     with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
+        let (vault, app) = app_fixture(&store).await;
         store
             .insert_connection(
                 upsert(&vault, "Foo", &app.id, 1_000, 1),
@@ -194,7 +167,7 @@ async fn connection_ids_differing_only_in_case_are_different_connections() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(upper.token_set, vec![1, 0, 1]);
+        assert_eq!(upper.token_set, Ciphertext::new(vec![1, 0, 1]));
         assert_eq!(store.list_audit(&vault, 100, None).await.unwrap().len(), 6);
     })
     .await;
@@ -203,7 +176,7 @@ async fn connection_ids_differing_only_in_case_are_different_connections() {
 #[tokio::test]
 async fn reconnecting_replaces_tokens_in_place_but_never_takes_over_another_apps_connection() {
     with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
+        let (vault, app) = app_fixture(&store).await;
         let other = crate::fixtures::app(&vault, "other", "github");
         store
             .create_app(other.clone(), audit(Some(&vault), "app.create", 4))
@@ -248,7 +221,7 @@ async fn reconnecting_replaces_tokens_in_place_but_never_takes_over_another_apps
             "{takeover:?}"
         );
         assert_eq!(c.version, 2);
-        assert_eq!(c.token_set, vec![2, 0, 2]);
+        assert_eq!(c.token_set, Ciphertext::new(vec![2, 0, 2]));
         assert_eq!(c.app_id, app.id);
         assert_eq!(c.lease_owner, None);
         assert_eq!(c.lease_until, None);
@@ -261,7 +234,7 @@ async fn reconnecting_replaces_tokens_in_place_but_never_takes_over_another_apps
 #[tokio::test]
 async fn a_token_read_gets_connection_app_sealing_key_and_custom_provider_in_one_row() {
     with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
+        let (vault, app) = app_fixture(&store).await;
         let mut up = upsert(&vault, "c1", &app.id, 1_000, 1);
         up.tokens.expires_at = None;
         up.tokens.has_refresh = false;
@@ -276,11 +249,11 @@ async fn a_token_read_gets_connection_app_sealing_key_and_custom_provider_in_one
             .unwrap()
             .unwrap();
         let rewrapped = store
-            .rewrap_tokens(&vault, &cid("c1"), 1, vec![9, 9])
+            .rewrap_tokens(&vault, &cid("c1"), 1, vec![9, 9].into())
             .await
             .unwrap();
         let twice = store
-            .rewrap_tokens(&vault, &cid("c1"), 1, vec![8, 8])
+            .rewrap_tokens(&vault, &cid("c1"), 1, vec![8, 8].into())
             .await
             .unwrap();
         let after = store.connection(&vault, &cid("c1")).await.unwrap().unwrap();
@@ -292,7 +265,7 @@ async fn a_token_read_gets_connection_app_sealing_key_and_custom_provider_in_one
         assert!(!t.connection.has_refresh);
         assert_eq!(t.connection.refreshed_at, None);
         assert_eq!(t.app.id, app.id);
-        assert_eq!(t.sealing_private_key, vec![5; 48]);
+        assert_eq!(t.sealing_private_key, Ciphertext::new(vec![5; 48]));
         assert_eq!(t.sealing_key_id, 7);
         assert_eq!(
             t.custom_provider_spec.as_deref(),
@@ -300,7 +273,7 @@ async fn a_token_read_gets_connection_app_sealing_key_and_custom_provider_in_one
         );
         assert!(rewrapped);
         assert!(!twice);
-        assert_eq!(after.token_set, vec![9, 9]);
+        assert_eq!(after.token_set, Ciphertext::new(vec![9, 9]));
         assert_eq!(after.token_format, TokenFormat::DataKey);
         assert_eq!(after.version, 1);
         assert!(
@@ -310,194 +283,6 @@ async fn a_token_read_gets_connection_app_sealing_key_and_custom_provider_in_one
                 .unwrap()
                 .is_none()
         );
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_refresh_lease_is_exclusive_until_it_expires_and_commits_are_fenced() {
-    with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
-        store
-            .insert_connection(
-                upsert(&vault, "c1", &app.id, 1_000, 1),
-                audit(Some(&vault), "connection.import", 4),
-            )
-            .await
-            .unwrap();
-        let c1 = cid("c1");
-
-        let racers: Vec<_> = (0..20)
-            .map(|i| {
-                let (store, vault, c1) = (Arc::clone(&store), vault.clone(), c1.clone());
-                tokio::spawn(async move {
-                    store
-                        .acquire_refresh_lease(
-                            &vault,
-                            &c1,
-                            1,
-                            &format!("owner-{i}"),
-                            at(60_000),
-                            at(10_000),
-                        )
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        let mut wins = 0;
-        for r in racers {
-            wins += usize::from(r.await.unwrap());
-        }
-        let holder = store
-            .connection(&vault, &c1)
-            .await
-            .unwrap()
-            .unwrap()
-            .lease_owner
-            .unwrap();
-        let renewed = store
-            .acquire_refresh_lease(&vault, &c1, 1, &holder, at(60_000), at(11_000))
-            .await
-            .unwrap();
-        let stale_version = store
-            .acquire_refresh_lease(&vault, &c1, 0, "x", at(60_000), at(99_000))
-            .await
-            .unwrap();
-        let after_expiry = store
-            .acquire_refresh_lease(&vault, &c1, 1, "late", at(120_000), at(60_000))
-            .await
-            .unwrap();
-        store
-            .release_refresh_lease(&vault, &c1, &holder)
-            .await
-            .unwrap();
-        let still_late = store.connection(&vault, &c1).await.unwrap().unwrap();
-
-        let committed = store
-            .commit_refresh(
-                &vault,
-                &c1,
-                1,
-                tokens(70_000, 4),
-                audit(Some(&vault), "connection.refresh", 5),
-            )
-            .await
-            .unwrap();
-        let fenced = store
-            .commit_refresh(
-                &vault,
-                &c1,
-                1,
-                tokens(71_000, 5),
-                audit(Some(&vault), "connection.refresh", 6),
-            )
-            .await
-            .unwrap();
-        let c = store.connection(&vault, &c1).await.unwrap().unwrap();
-
-        assert_eq!(wins, 1);
-        assert!(renewed);
-        assert!(!stale_version);
-        assert!(after_expiry);
-        assert_eq!(still_late.lease_owner.as_deref(), Some("late"));
-        assert_eq!(still_late.lease_until, Some(at(120_000)));
-        assert!(committed);
-        assert!(!fenced);
-        assert_eq!(c.version, 2);
-        assert_eq!(c.token_set, vec![4, 0, 4]);
-        assert_eq!(c.refreshed_at, Some(at(70_000)));
-        assert_eq!(c.lease_owner, None);
-        let refreshes = store
-            .list_audit(&vault, 100, None)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|r| r.action == "connection.refresh")
-            .count();
-        assert_eq!(refreshes, 1);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn only_the_lease_holder_at_the_leased_version_marks_needs_reauth() {
-    with_store(|store| async move {
-        let (vault, app) = fixture(&store).await;
-        store
-            .insert_connection(
-                upsert(&vault, "c1", &app.id, 1_000, 1),
-                audit(Some(&vault), "connection.import", 4),
-            )
-            .await
-            .unwrap();
-        let c1 = cid("c1");
-        assert!(
-            store
-                .acquire_refresh_lease(&vault, &c1, 1, "me", at(60_000), at(10_000))
-                .await
-                .unwrap()
-        );
-        store
-            .release_refresh_lease(&vault, &c1, "someone-else")
-            .await
-            .unwrap();
-
-        let not_owner = store
-            .mark_needs_reauth(
-                &vault,
-                &c1,
-                1,
-                "someone-else",
-                audit(Some(&vault), "connection.reauth", 5),
-            )
-            .await
-            .unwrap();
-        let wrong_version = store
-            .mark_needs_reauth(
-                &vault,
-                &c1,
-                2,
-                "me",
-                audit(Some(&vault), "connection.reauth", 6),
-            )
-            .await
-            .unwrap();
-        let marked = store
-            .mark_needs_reauth(
-                &vault,
-                &c1,
-                1,
-                "me",
-                audit(Some(&vault), "connection.reauth", 7),
-            )
-            .await
-            .unwrap();
-        let c = store.connection(&vault, &c1).await.unwrap().unwrap();
-        let gone = store
-            .delete_connection(&vault, &c1, audit(Some(&vault), "connection.delete", 8))
-            .await
-            .unwrap();
-        let gone_again = store
-            .delete_connection(&vault, &c1, audit(Some(&vault), "connection.delete", 9))
-            .await
-            .unwrap();
-
-        assert!(!not_owner);
-        assert!(!wrong_version);
-        assert!(marked);
-        assert_eq!(c.status, ConnectionStatus::NeedsReauth);
-        assert_eq!(c.lease_owner, None);
-        assert!(gone);
-        assert!(!gone_again);
-        let actions: Vec<String> = store
-            .list_audit(&vault, 2, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.action)
-            .collect();
-        assert_eq!(actions, ["connection.delete", "connection.reauth"]);
     })
     .await;
 }

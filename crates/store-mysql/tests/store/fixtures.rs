@@ -117,7 +117,7 @@ pub fn new_account(email: &str) -> NewAccount {
         email: Email::parse(email).unwrap(),
         kdf_params: "m=19456,t=2,p=1".into(),
         kdf_salt: vec![1, 2, 3, 0, 255],
-        verifier: vec![9; 32],
+        verifier: vec![9; 32].into(),
         created_at: at(1_700_000_000_123),
     }
 }
@@ -129,8 +129,8 @@ pub fn new_key(vault: &VaultId, name: &str) -> NewApiKey {
         name: Name::parse(name).unwrap(),
         roles: Roles::admin(),
         scope: KeyScope::default(),
-        lookup_hash: vec![0xab; 32],
-        slot: vec![0, 1, 2, 0xff],
+        lookup_hash: vec![0xab; 32].into(),
+        slot: vec![0, 1, 2, 0xff].into(),
         created_at: at(1_700_000_000_456),
         expires_at: Some(at(1_800_000_000_789)),
         created_by: "acc_x".into(),
@@ -152,12 +152,12 @@ pub async fn vault(store: &MysqlStore) -> (VaultId, AccountId, NewApiKey) {
                 managed: true,
                 dek_key_id: 7,
                 sealing_public_key: vec![4; 32],
-                sealing_private_key: vec![5; 48],
-                master_slot: Some(vec![6; 60]),
+                sealing_private_key: vec![5; 48].into(),
+                master_slot: Some(vec![6; 60].into()),
                 created_at: at(1_700_000_000_001),
             },
             owner: account_id.clone(),
-            owner_slot: vec![8; 60],
+            owner_slot: vec![8; 60].into(),
             first_key: key.clone(),
             audit: vec![
                 audit(Some(&id), "vault.create", 1),
@@ -180,7 +180,7 @@ pub fn app(vault: &VaultId, key: &str, provider: &str) -> AppRecord {
         key: AppKey::parse(key).unwrap(),
         provider_key: provider.into(),
         client_id: "client-1".into(),
-        client_secret: vec![0, 10, 20, 0],
+        client_secret: vec![0, 10, 20, 0].into(),
         scopes: scopes(&["repo", "read:user"]),
         status: AppStatus::Active,
         created_at: at(1_700_000_001_000),
@@ -190,7 +190,7 @@ pub fn app(vault: &VaultId, key: &str, provider: &str) -> AppRecord {
 
 pub fn tokens(t: i64, body: u8) -> TokenWrite {
     TokenWrite {
-        token_set: vec![body, 0, body],
+        token_set: vec![body, 0, body].into(),
         token_format: TokenFormat::Sealed,
         expires_at: Some(at(t + 3_600_000)),
         has_refresh: true,
@@ -206,4 +206,31 @@ pub fn upsert(vault: &VaultId, id: &str, app: &AppId, t: i64, body: u8) -> Conne
         app_id: app.clone(),
         tokens: tokens(t, body),
     }
+}
+
+/// A vault with a custom provider and an app of it, for the connection tests.
+pub async fn app_fixture(store: &Arc<MysqlStore>) -> (VaultId, AppRecord) {
+    let (vault, _, _) = vault(store).await;
+    store
+        .create_provider(
+            ProviderRecord {
+                vault_id: vault.clone(),
+                key: "acme".into(),
+                spec: r#"{"name":"Acme"}"#.into(),
+                created_at: at(2_000),
+            },
+            audit(Some(&vault), "provider.create", 2),
+        )
+        .await
+        .unwrap();
+    let app = app(&vault, "acme-app", "acme");
+    store
+        .create_app(app.clone(), audit(Some(&vault), "app.create", 3))
+        .await
+        .unwrap();
+    (vault, app)
+}
+
+pub fn cid(s: &str) -> ConnectionId {
+    ConnectionId::parse(s).unwrap()
 }

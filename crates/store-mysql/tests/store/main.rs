@@ -15,3 +15,4 @@ mod copy;
 mod fixtures;
 mod keys;
 mod migrate;
+mod refresh;

@@ -1,4 +1,4 @@
-use tokenwarden_store::Store;
+use tokenwarden_store::SettingsStore;
 use tokenwarden_store_mysql::{MysqlStore, MysqlUrl};
 
 use crate::fixtures::{FreshDb, server_url};

@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{Actor, AuditRecord, NewAuditRecord};
+use crate::audit::records::{Actor, AuditHead, AuditRecord, ChainedAuditRecord, NewAuditRecord};
 
 /// The chain of records that belong to no vault.
 pub const SERVER_CHAIN: &str = "";
@@ -114,23 +114,6 @@ pub fn audit_hash(prev: &[u8], fields: &AuditFields<'_>) -> [u8; 32] {
     put(&mut h, Some(fields.outcome.as_bytes()));
     put(&mut h, fields.ip.map(str::as_bytes));
     h.finalize().into()
-}
-
-/// A chain's last record as the heads table remembers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditHead {
-    pub chain: String,
-    pub length: i64,
-    pub last_seq: i64,
-    pub hash: Vec<u8>,
-}
-
-/// An audit record with the hashes stored beside it.
-#[derive(Debug, Clone)]
-pub struct ChainedAuditRecord {
-    pub record: AuditRecord,
-    pub prev_hash: Vec<u8>,
-    pub hash: Vec<u8>,
 }
 
 /// The first place where a chain does not hold.

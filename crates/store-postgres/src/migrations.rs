@@ -6,7 +6,7 @@ use tokenwarden_store::StoreError;
 use tokio_postgres::NoTls;
 use tracing::info;
 
-use crate::PgUrl;
+use crate::url::PgUrl;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
