@@ -12,7 +12,8 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use crate::{Binding, CryptoError, Plaintext, random_bytes};
+use crate::plaintext::Plaintext;
+use crate::{Binding, CryptoError, random_bytes};
 
 pub(crate) const VERSION_SYMMETRIC: u8 = 1;
 pub(crate) const VERSION_SEALED: u8 = 2;

@@ -8,26 +8,8 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::envelope::{self, KeyId};
+use crate::plaintext::Plaintext;
 use crate::{Binding, CryptoError, random_bytes};
-
-/// Decrypted bytes: zeroized on drop, redacted in `Debug`, not `Clone`.
-pub struct Plaintext(Zeroizing<Vec<u8>>);
-
-impl Plaintext {
-    pub(crate) fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Plaintext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Plaintext({} bytes, [redacted])", self.0.len())
-    }
-}
 
 fn secret32(bytes: [u8; 32]) -> SecretBox<[u8; 32]> {
     SecretBox::new(Box::new(bytes))

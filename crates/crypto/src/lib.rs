@@ -16,6 +16,7 @@ mod envelope;
 mod error;
 mod keys;
 mod password;
+mod plaintext;
 mod random;
 mod sealing;
 
@@ -23,8 +24,9 @@ pub use api_key::{ApiKey, ApiKeyMaterial, LookupHash};
 pub use binding::{Binding, Purpose};
 pub use envelope::{ENVELOPE_OVERHEAD, KeyId};
 pub use error::CryptoError;
-pub use keys::{DataKey, Kek, MasterKey, Plaintext};
+pub use keys::{DataKey, Kek, MasterKey};
 pub use password::{PasswordKdf, PasswordMaterial, PasswordVerifier};
+pub use plaintext::Plaintext;
 pub use random::random_bytes;
 pub use sealing::{SealingPrivateKey, SealingPublicKey};
 
