@@ -78,7 +78,7 @@ impl Services {
         let material = self.derive_password(kdf.clone(), password).await?;
         let now = self.clock.now();
         let id = AccountId::generate(&mut rand::thread_rng());
-        self.store
+        self.accounts_store()
             .create_account(NewAccount {
                 id: id.clone(),
                 email: email.clone(),
@@ -126,7 +126,7 @@ impl Services {
         };
 
         let account = match Email::parse(login) {
-            Ok(email) => self.store.account_by_email(&email).await?,
+            Ok(email) => self.accounts_store().account_by_email(&email).await?,
             Err(_) => None,
         };
         let kdf = match &account {
@@ -136,7 +136,7 @@ impl Services {
         let material = self.derive_password(kdf, password).await?;
         if let Some(a) = account {
             if material.verifier.matches(a.verifier.as_bytes()) {
-                self.store.clear_login_attempt(attempt).await?;
+                self.accounts_store().clear_login_attempt(attempt).await?;
                 return Ok(AccountSession {
                     account_id: a.id,
                     kek: material.kek,
@@ -159,7 +159,7 @@ impl Services {
         let target = account.as_ref().map(ToString::to_string);
         let actor = account.map_or(Actor::Anonymous, Actor::Account);
         let audit = record(ctx, now, None, actor, "login.failure", target, "denied");
-        self.store.append_audit(audit).await?;
+        self.audit_store().append_audit(audit).await?;
         warn!(ip = ?ctx.ip, "login failed");
         Ok(())
     }

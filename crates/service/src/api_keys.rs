@@ -1,9 +1,11 @@
 //! API keys: authentication, creation, listing, revocation.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use tokenwarden_crypto::{ApiKey, DataKey};
 use tokenwarden_domain::{ApiKeyId, ConnectionId, KeyScope, Name, Role, Roles, VaultId};
-use tokenwarden_store::{Actor, ApiKeyAuthRecord, ApiKeyRecord, ConnectionForToken};
+use tokenwarden_store::{Actor, ApiKeyAuthRecord, ApiKeyRecord, ConnectionForToken, KeyStore};
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
@@ -128,7 +130,7 @@ impl Services {
     /// malformed, unknown, wrong secret, revoked and expired look the same.
     pub async fn authenticate(&self, presented: &str) -> ServiceResult<Caller> {
         let key = ApiKey::parse(presented).map_err(|_| ServiceError::Unauthorized)?;
-        let row = self.store.api_key_auth(key.id()).await?;
+        let row = self.keys_store().api_key_auth(key.id()).await?;
         self.admit(&key, row)
     }
 
@@ -186,7 +188,7 @@ impl Services {
             .last_used_at
             .is_none_or(|t| now - t >= Duration::seconds(LAST_USED_GRANULARITY_SECS));
         if stale {
-            let store = self.store.clone();
+            let store: Arc<dyn KeyStore> = self.store.clone();
             let id = row.id.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.touch_api_key(&id, now).await {
@@ -247,7 +249,7 @@ impl Services {
             Some(row.id.to_string()),
             "success",
         );
-        self.store.create_api_key(row, audit).await?;
+        self.keys_store().create_api_key(row, audit).await?;
         info!(vault.id = %vault_id, api_key.id = %created.id, roles = ?created.roles, "api key created");
         Ok(created)
     }
@@ -256,7 +258,7 @@ impl Services {
     pub async fn list_keys(&self, caller: &Caller) -> ServiceResult<Vec<ApiKeyView>> {
         caller.require(Role::Admin)?;
         let now = self.clock.now();
-        let keys = self.store.list_api_keys(&caller.vault_id).await?;
+        let keys = self.keys_store().list_api_keys(&caller.vault_id).await?;
         // A scoped admin sees the keys it could have made: those within its scope.
         Ok(keys
             .into_iter()
@@ -285,7 +287,7 @@ impl Services {
         if !caller.scope.is_unlimited() {
             // A scoped admin may revoke only keys within its scope; others it cannot
             // see, so they answer as unknown.
-            let keys = self.store.list_api_keys(&caller.vault_id).await?;
+            let keys = self.keys_store().list_api_keys(&caller.vault_id).await?;
             if !keys
                 .iter()
                 .any(|k| &k.id == id && caller.scope.covers(&k.scope))

@@ -128,7 +128,10 @@ impl Services {
         caller.require_app(new.key.as_str())?;
         check_credential("client_id", &new.client_id)?;
         check_credential("client_secret", new.client_secret.expose_secret())?;
-        let custom = self.store.provider(&caller.vault_id, &new.provider).await?;
+        let custom = self
+            .apps_store()
+            .provider(&caller.vault_id, &new.provider)
+            .await?;
         if custom.is_none() && !self.oauth.builtins.contains_key(&new.provider) {
             return Err(ServiceError::InvalidRequest(format!(
                 "provider: no provider {:?} is built in or defined in this vault",
@@ -159,20 +162,21 @@ impl Services {
             updated_at: now,
         };
         let audit = record_for(caller, ctx, now, "app.create", new.key.as_str());
-        self.store.create_app(record.clone(), audit).await.map_err(
-            |e| match ServiceError::from(e) {
+        self.apps_store()
+            .create_app(record.clone(), audit)
+            .await
+            .map_err(|e| match ServiceError::from(e) {
                 ServiceError::Conflict(_) => {
                     ServiceError::Conflict(format!("an app {} already exists", new.key))
                 }
                 other => other,
-            },
-        )?;
+            })?;
         info!(vault.id = %caller.vault_id, app.key = %record.key, app.id = %id, "app created");
         Ok(self.view(record))
     }
 
     pub async fn list_apps(&self, caller: &Caller) -> ServiceResult<Vec<AppView>> {
-        let apps = self.store.list_apps(&caller.vault_id).await?;
+        let apps = self.apps_store().list_apps(&caller.vault_id).await?;
         Ok(apps
             .into_iter()
             .filter(|a| caller.scope.allows_app(a.key.as_str()))
@@ -257,7 +261,11 @@ impl Services {
         caller.require_app(key.as_str())?;
         let now = self.clock.now();
         let audit = record_for(caller, ctx, now, "app.delete", key.as_str());
-        match self.store.delete_app(&caller.vault_id, key, audit).await {
+        match self
+            .apps_store()
+            .delete_app(&caller.vault_id, key, audit)
+            .await
+        {
             Ok(true) => Ok(()),
             Ok(false) => Err(ServiceError::NotFound("app")),
             Err(e) => Err(match ServiceError::from(e) {

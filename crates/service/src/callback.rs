@@ -135,7 +135,7 @@ impl Services {
             Err(error) => {
                 let at = self.clock.now();
                 let audit = connect_audit(ctx, at, session, "failed");
-                self.store
+                self.connect_store()
                     .fail_connect(&session.id, error, at, audit)
                     .await
                     .map_err(ServiceError::from)?;
@@ -277,7 +277,7 @@ impl Services {
             .map_err(|_| "internal")?;
         let at = self.clock.now();
         let audit = connect_audit(ctx, at, session, "success");
-        self.store
+        self.connect_store()
             .finish_connect(
                 &session.id,
                 ConnectionUpsert {

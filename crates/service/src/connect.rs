@@ -205,7 +205,9 @@ impl Services {
             link: Some(link.record),
         };
         let audit = record_for(caller, ctx, now, "connect_session.create", id.as_str());
-        self.store.create_connect_session(session, audit).await?;
+        self.connect_store()
+            .create_connect_session(session, audit)
+            .await?;
         info!(vault.id = %caller.vault_id, app.key = %app.key, session.id = %id, "connect session created");
         Ok(CreatedConnectSession {
             id,

@@ -106,7 +106,10 @@ impl Services {
 
     pub async fn list_connections(&self, caller: &Caller) -> ServiceResult<Vec<ConnectionView>> {
         caller.require_any(&[Role::Read, Role::Proxy, Role::Refresh])?;
-        let all = self.store.list_connections(&caller.vault_id).await?;
+        let all = self
+            .connections_store()
+            .list_connections(&caller.vault_id)
+            .await?;
         Ok(all
             .into_iter()
             .filter(|c| {
@@ -189,7 +192,7 @@ impl Services {
             "connection.import",
             import.connection_id.as_str(),
         );
-        self.store
+        self.connections_store()
             .insert_connection(
                 ConnectionUpsert {
                     vault_id: caller.vault_id.clone(),

@@ -22,6 +22,7 @@ mod proxy_types;
 mod refresh;
 mod session_secrets;
 mod start;
+mod stores;
 mod token_set;
 mod vaults;
 
@@ -134,6 +135,9 @@ impl Services {
 
     /// Whether the database answers.
     pub async fn ready(&self) -> ServiceResult<()> {
-        self.store.ping().await.map_err(ServiceError::from)
+        self.settings_store()
+            .ping()
+            .await
+            .map_err(ServiceError::from)
     }
 }

@@ -247,7 +247,7 @@ impl Services {
         if !well_formed(token) {
             return Ok(LinkView::Unknown);
         }
-        let Some(view) = self.store.connect_link(&link_hash(token)).await? else {
+        let Some(view) = self.connect_store().connect_link(&link_hash(token)).await? else {
             return Ok(LinkView::Unknown);
         };
         let Some(link) = &view.session.link else {
@@ -342,7 +342,7 @@ impl Services {
         if !well_formed(token) {
             return Ok(Err(None));
         }
-        let Some(view) = self.store.connect_link(&link_hash(token)).await? else {
+        let Some(view) = self.connect_store().connect_link(&link_hash(token)).await? else {
             return Ok(Err(None));
         };
         let session = &view.session;

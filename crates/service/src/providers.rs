@@ -212,7 +212,7 @@ impl Services {
                 builtin: true,
             })
             .collect();
-        for rec in self.store.list_providers(&caller.vault_id).await? {
+        for rec in self.apps_store().list_providers(&caller.vault_id).await? {
             if self
                 .approved_custom_spec(&rec.key, Some(&rec.spec))
                 .is_none()
@@ -281,7 +281,7 @@ impl Services {
             Some(key.clone()),
             "success",
         );
-        self.store
+        self.apps_store()
             .create_provider(
                 ProviderRecord {
                     vault_id: caller.vault_id.clone(),

@@ -104,7 +104,7 @@ fn lease_owner() -> String {
 
 impl Services {
     async fn reread(&self, row: &ConnectionForToken) -> ServiceResult<ConnectionForToken> {
-        self.store
+        self.connections_store()
             .connection_for_token(&row.connection.vault_id, &row.connection.id)
             .await?
             .ok_or(ServiceError::NotFound("connection"))
@@ -303,7 +303,7 @@ impl Services {
                 if again.connection.version != c.version {
                     return Ok((self.open_token_set(dek, &again).await?, Some(again)));
                 }
-                self.store
+                self.connections_store()
                     .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit("needs_reauth"))
                     .await?;
                 warn!(connection.id = %c.id, "refresh token refused: connection needs re-authorisation");

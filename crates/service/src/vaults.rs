@@ -116,7 +116,7 @@ impl Services {
                 "success",
             ),
         ];
-        self.store
+        self.vaults_store()
             .create_vault(NewVault {
                 vault: vault.clone(),
                 owner: session.account_id.clone(),
@@ -134,7 +134,10 @@ impl Services {
 
     /// The vaults an account is a member of.
     pub async fn list_vaults(&self, session: &AccountSession) -> ServiceResult<Vec<VaultView>> {
-        let vaults = self.store.vaults_of_account(&session.account_id).await?;
+        let vaults = self
+            .vaults_store()
+            .vaults_of_account(&session.account_id)
+            .await?;
         Ok(vaults.into_iter().map(VaultView::from).collect())
     }
 
