@@ -27,6 +27,12 @@ macro_rules! secret_type {
             pub fn expose_secret(&self) -> &str {
                 self.0.expose_secret()
             }
+
+            /// The value as a plain `SecretString`, moved rather than copied (an answer
+            /// that hands the value to its owner).
+            pub fn into_secret(self) -> SecretString {
+                self.0
+            }
         }
 
         impl fmt::Debug for $name {

@@ -24,7 +24,7 @@ impl From<SecretString> for Revealed {
 
 impl From<tokenwarden_oauth::AccessToken> for Revealed {
     fn from(token: tokenwarden_oauth::AccessToken) -> Self {
-        Self::new(token.expose_secret())
+        Self(token.into_secret())
     }
 }
 

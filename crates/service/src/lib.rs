@@ -107,7 +107,8 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
-    pub fn new(
+    /// Only through [`Services::start`], which checks the master key first.
+    fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,

@@ -180,7 +180,7 @@ impl AuditStore for SqliteStore {
 }
 
 /// Every chain's head, in chain order.
-pub(crate) fn audit_heads(conn: &mut Connection) -> StoreResult<Vec<AuditHead>> {
+fn audit_heads(conn: &mut Connection) -> StoreResult<Vec<AuditHead>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {} FROM audit_heads h ORDER BY h.chain",
@@ -192,7 +192,7 @@ pub(crate) fn audit_heads(conn: &mut Connection) -> StoreResult<Vec<AuditHead>> 
 }
 
 /// One chain's records after `after_seq`, in order.
-pub(crate) fn audit_chain(
+fn audit_chain(
     conn: &mut Connection,
     chain: &str,
     after_seq: i64,
