@@ -6,6 +6,7 @@ mod config;
 mod dev;
 mod migrate;
 mod providers;
+mod refresher;
 mod serve;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ enum Command {
     Copy(audit::CopyArgs),
     /// List the provider catalog (built-in and the operator directory), offline.
     Providers(providers::ProvidersArgs),
+    /// Refresh a zero-knowledge vault's connections ahead of expiry, with a
+    /// `refresh`-role key, until stopped; never receives a token.
+    Refresher(Box<refresher::RefresherArgs>),
 }
 
 #[tokio::main]
@@ -51,6 +55,7 @@ async fn main() -> ExitCode {
         Command::Audit(cmd) => audit::run(cmd).await,
         Command::Copy(args) => audit::copy(args).await,
         Command::Providers(args) => providers::run(&args),
+        Command::Refresher(args) => refresher::run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

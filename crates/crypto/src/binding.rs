@@ -24,6 +24,9 @@ pub enum Purpose {
     PendingConnect,
     /// A connect link's authorization URL under the link-derived key.
     ConnectLink,
+    /// A webhook endpoint's signing secret under the server key (not the DEK: the
+    /// server signs deliveries while no key holder is present).
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -38,6 +41,7 @@ impl Purpose {
             Purpose::ClientSecret => "client-secret",
             Purpose::PendingConnect => "pending-connect",
             Purpose::ConnectLink => "connect-link",
+            Purpose::WebhookSecret => "webhook-secret",
         }
     }
 }

@@ -163,7 +163,7 @@ impl MasterKey {
         Ok(Self::from_bytes(*bytes))
     }
 
-    fn expand(&self, label: &[u8]) -> [u8; 32] {
+    pub(crate) fn expand(&self, label: &[u8]) -> [u8; 32] {
         let hk = Hkdf::<Sha256>::new(Some(b"tokenwarden/master-key/v1"), self.0.expose_secret());
         let mut out = [0u8; 32];
         // 32 bytes is far below HKDF-SHA-256's 8160-byte limit, so expand cannot fail.

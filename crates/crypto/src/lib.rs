@@ -19,6 +19,7 @@ mod password;
 mod plaintext;
 mod random;
 mod sealing;
+mod server_key;
 
 pub use api_key::{ApiKey, ApiKeyMaterial, LookupHash};
 pub use binding::{Binding, Purpose};
@@ -29,6 +30,7 @@ pub use password::{PasswordKdf, PasswordMaterial, PasswordVerifier};
 pub use plaintext::Plaintext;
 pub use random::random_bytes;
 pub use sealing::{SealingPrivateKey, SealingPublicKey};
+pub use server_key::{ServerKey, ServerKeyError};
 
 #[cfg(test)]
 mod tests;

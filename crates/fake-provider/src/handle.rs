@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -15,6 +14,8 @@ use crate::keys::SigningKey;
 use crate::records::{AuthorizationRecord, Counters, GrantId, GrantSnapshot, RecordedRequest};
 use crate::routes;
 use crate::state::{Shared, lock};
+
+mod time;
 
 /// A running (or mountable) fake provider.
 ///
@@ -284,6 +285,12 @@ impl FakeProvider {
         self.counters().reuse_detections
     }
 
+    /// Refreshes refused `invalid_grant` because the refresh token had died of
+    /// idleness or age (see [`FakeProvider::set_refresh_token_lifetimes`]).
+    pub fn dead_refresh_token_refusals(&self) -> u64 {
+        self.counters().dead_refresh_token_refusals
+    }
+
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).iter().cloned().collect()
@@ -362,7 +369,7 @@ impl FakeProvider {
     /// Whether an access token would be accepted by `/userinfo` and `/api`.
     pub fn is_access_token_valid(&self, token: &str) -> bool {
         lock(&self.shared.store)
-            .validate_access(token, Utc::now())
+            .validate_access(token, self.shared.now())
             .is_some()
     }
 
@@ -371,7 +378,7 @@ impl FakeProvider {
         let mut store = lock(&self.shared.store);
         match store.access.get_mut(token) {
             Some(record) => {
-                record.expires_at = Utc::now() - chrono::Duration::seconds(1);
+                record.expires_at = self.shared.now() - chrono::Duration::seconds(1);
                 true
             }
             None => false,
@@ -385,7 +392,7 @@ impl FakeProvider {
         let Some(tokens) = store.grants.get(&grant).map(|g| g.access_tokens.clone()) else {
             return false;
         };
-        let past = Utc::now() - chrono::Duration::seconds(1);
+        let past = self.shared.now() - chrono::Duration::seconds(1);
         for token in tokens {
             if let Some(record) = store.access.get_mut(&token) {
                 record.expires_at = past;

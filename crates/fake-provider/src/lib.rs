@@ -16,6 +16,7 @@
 //! the request log keeps every secret it sees. Never expose it beyond a demo.
 
 mod behaviour;
+mod clock;
 mod config;
 mod error;
 mod handle;

@@ -22,6 +22,9 @@ pub struct Counters {
     pub jwks_calls: u64,
     /// Times a reused refresh token or code revoked a whole grant.
     pub reuse_detections: u64,
+    /// Refreshes refused because the refresh token had outlived its idle or
+    /// absolute lifetime ([`crate::FakeProvider::set_refresh_token_lifetimes`]).
+    pub dead_refresh_token_refusals: u64,
 }
 
 /// One HTTP request as the provider received it.

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngCore as _;
 use tokio::sync::watch;
 
 use crate::behaviour::{Fault, FaultScope, Quirks};
+use crate::clock::Clock;
 use crate::config::{AuthorizeMode, ClientAuthPolicy, ClientRegistration, FakeProviderConfig};
 use crate::keys::SigningKey;
 use crate::records::{AuthorizationRecord, Counters, GrantId, GrantSnapshot, RecordedRequest};
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub hang_duration: Duration,
     pub user: crate::config::FakeUser,
     pub key: SigningKey,
+    /// Every time the provider reads (expiry, validation, the request log).
+    pub clock: Clock,
     pub settings: Mutex<Settings>,
     pub store: Mutex<Store>,
     pub counters: Mutex<Counters>,
@@ -68,6 +71,15 @@ pub(crate) struct Shared {
     pub secret_marker: String,
     /// Becomes `true` when the provider shuts down (releases hung requests).
     pub shutdown: watch::Sender<bool>,
+}
+
+/// How long refresh tokens live; `None` is forever (the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RefreshLifetimes {
+    /// Dead once unused (since issue or last use) for longer than this.
+    pub idle: Option<TimeDelta>,
+    /// Dead once older than this since issue, used or not.
+    pub absolute: Option<TimeDelta>,
 }
 
 /// Behaviour a test may change while the provider runs.
@@ -80,6 +92,7 @@ pub(crate) struct Settings {
     pub client_auth: ClientAuthPolicy,
     pub access_token_ttl: Duration,
     pub rotate_refresh_tokens: bool,
+    pub refresh_lifetimes: RefreshLifetimes,
     pub persona: Option<crate::persona::Persona>,
     /// The next this many `/api` calls answer 401 whatever their token.
     pub api_unauthorized: u32,
@@ -95,6 +108,7 @@ impl Shared {
             client_auth: config.client_auth,
             access_token_ttl: config.access_token_ttl,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
+            refresh_lifetimes: RefreshLifetimes::default(),
             persona: None,
             api_unauthorized: 0,
         };
@@ -107,6 +121,7 @@ impl Shared {
             hang_duration: config.hang_duration,
             user: config.user,
             key,
+            clock: Clock::default(),
             settings: Mutex::new(settings),
             store: Mutex::new(Store {
                 secret_marker: config.secret_marker.clone(),
@@ -118,6 +133,11 @@ impl Shared {
             secret_marker: config.secret_marker.clone(),
             shutdown: watch::Sender::new(false),
         }
+    }
+
+    /// The provider's time: real time moved by [`crate::FakeProvider::advance_secs`].
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub(crate) fn issuer(&self) -> &str {
@@ -231,6 +251,23 @@ pub(crate) enum RefreshStatus {
 pub(crate) struct RefreshRecord {
     pub grant: GrantId,
     pub status: RefreshStatus,
+    pub issued_at: DateTime<Utc>,
+    /// Issue time until the token is first used to refresh without rotation.
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl RefreshRecord {
+    /// Whether the token died of idleness or age by `now`. Lifetimes are read at
+    /// each refresh, so changing them applies to tokens already issued.
+    pub(crate) fn is_dead(&self, now: DateTime<Utc>, lifetimes: RefreshLifetimes) -> bool {
+        let idle_dead = lifetimes
+            .idle
+            .is_some_and(|idle| now.signed_duration_since(self.last_used_at) > idle);
+        let age_dead = lifetimes
+            .absolute
+            .is_some_and(|absolute| now.signed_duration_since(self.issued_at) > absolute);
+        idle_dead || age_dead
+    }
 }
 
 /// A valid access token's grant.
@@ -317,13 +354,15 @@ impl Store {
     }
 
     /// Issues a refresh token for a grant, rotating out the current one.
-    pub(crate) fn issue_refresh(&mut self, id: GrantId) -> String {
+    pub(crate) fn issue_refresh(&mut self, id: GrantId, now: DateTime<Utc>) -> String {
         let token = secret_value(REFRESH_TOKEN_PREFIX, &self.secret_marker);
         self.refresh.insert(
             token.clone(),
             RefreshRecord {
                 grant: id,
                 status: RefreshStatus::Active,
+                issued_at: now,
+                last_used_at: now,
             },
         );
         if let Some(grant) = self.grants.get_mut(&id) {
@@ -335,6 +374,13 @@ impl Store {
             grant.refresh_tokens.push(token.clone());
         }
         token
+    }
+
+    /// Records a refresh that kept `token`, which restarts its idle time.
+    pub(crate) fn touch_refresh(&mut self, token: &str, now: DateTime<Utc>) {
+        if let Some(record) = self.refresh.get_mut(token) {
+            record.last_used_at = now;
+        }
     }
 
     /// The grant of a currently valid (known, unexpired, unrevoked) access token.

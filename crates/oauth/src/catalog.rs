@@ -241,6 +241,61 @@ mod tests {
     }
 
     #[test]
+    fn every_refresh_lifetime_in_the_catalog_parses_and_is_positive() -> TestResult {
+        let providers = builtin_providers()?;
+        let mut with_lifetimes = BTreeMap::new();
+        for (stem, text) in BUILTIN {
+            let declares = text.contains("idle_expiry_days") || text.contains("lifetime_days");
+            let def = providers
+                .iter()
+                .find(|p| p.key().as_str() == *stem)
+                .ok_or("missing entry")?;
+            let refresh = def.refresh();
+            let (idle, lifetime) = (refresh.idle_expiry(), refresh.lifetime());
+            assert_eq!(declares, idle.is_some() || lifetime.is_some(), "{stem}");
+            for d in [idle, lifetime].into_iter().flatten() {
+                assert!(d > chrono::Duration::zero(), "{stem}: {d}");
+            }
+            if declares {
+                with_lifetimes.insert(*stem, (refresh.idle_expiry_days, refresh.lifetime_days));
+            }
+        }
+        // The documented values (docs/provider-verification.md); a lost or changed
+        // number shows here.
+        let expected = BTreeMap::from([
+            ("airtable", (None, Some(60))),
+            ("atlassian", (Some(90), Some(365))),
+            ("bitbucket", (Some(90), None)),
+            ("box", (Some(60), None)),
+            ("docusign", (None, Some(30))),
+            ("github-app", (None, Some(184))),
+            ("google", (Some(181), None)),
+            ("linkedin", (None, Some(365))),
+            ("microsoft", (Some(90), None)),
+            ("microsoft-tenant", (Some(90), None)),
+            ("quickbooks", (Some(100), Some(1826))),
+            ("spotify", (None, Some(181))),
+            ("xero", (Some(60), None)),
+            ("zoom", (None, Some(90))),
+        ]);
+        assert_eq!(with_lifetimes, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn a_zero_day_refresh_lifetime_is_refused_with_its_field() {
+        let text = "key = \"acme\"\ndisplay_name = \"Acme\"\n\
+                    authorization_url = \"https://acme.example/a\"\n\
+                    token_url = \"https://acme.example/t\"\n\
+                    [refresh]\nidle_expiry_days = 0\n";
+        let err = parse_catalog_file("acme.toml", text, &HttpPolicy::default()).err();
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some("acme.toml: refresh.idle_expiry_days: must be at least one day".to_owned())
+        );
+    }
+
+    #[test]
     fn a_bad_field_is_named_with_its_file() {
         let text = "key = \"acme\"\ndisplay_name = \"Acme\"\n\
                     authorization_url = \"https://acme.example/a\"\n\

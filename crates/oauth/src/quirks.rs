@@ -124,12 +124,48 @@ pub struct RefreshSpec {
     /// How long a rotated-out refresh token still works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_period_secs: Option<u64>,
-    /// A refresh token unused for this many days expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The grant dies when no refresh happens for this many days: each refresh
+    /// extends the refresh token or answers a new one with a fresh window (Box,
+    /// Microsoft, Xero). A background refresher must refresh well within it.
+    #[serde(
+        default,
+        deserialize_with = "positive_days",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_expiry_days: Option<u32>,
-    /// A refresh token expires this many days after it was issued, used or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The grant dies this many days after the user authorized it, however often
+    /// it is refreshed (Spotify, LinkedIn, Atlassian); only re-connecting helps.
+    #[serde(
+        default,
+        deserialize_with = "positive_days",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifetime_days: Option<u32>,
+}
+
+impl RefreshSpec {
+    /// How long a connection may go without a refresh before its refresh token dies.
+    pub fn idle_expiry(&self) -> Option<chrono::Duration> {
+        self.idle_expiry_days.map(days)
+    }
+
+    /// How long after authorization the refresh token dies whatever the refreshes.
+    pub fn lifetime(&self) -> Option<chrono::Duration> {
+        self.lifetime_days.map(days)
+    }
+}
+
+fn days(n: u32) -> chrono::Duration {
+    chrono::Duration::days(i64::from(n))
+}
+
+/// A day count of a refresh lifetime: absent, or at least one (zero would say every
+/// refresh token is born dead, which no provider means).
+fn positive_days<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
+    match Option::<u32>::deserialize(de)? {
+        Some(0) => Err(serde::de::Error::custom("must be at least one day")),
+        days => Ok(days),
+    }
 }
 
 /// Which stored tokens a revocation sends.
@@ -300,5 +336,22 @@ mod tests {
         assert!(ParamKind::Domain.accepts("common"));
         assert!(!ParamKind::Domain.accepts("a..b"));
         assert!(!ParamKind::Domain.accepts("evil.com/x"));
+    }
+
+    #[test]
+    fn refresh_lifetimes_are_whole_days_and_never_zero() -> Result<(), toml::de::Error> {
+        let spec: RefreshSpec = toml::from_str("idle_expiry_days = 90\nlifetime_days = 365\n")?;
+        assert_eq!(spec.idle_expiry(), Some(chrono::Duration::days(90)));
+        assert_eq!(spec.lifetime(), Some(chrono::Duration::days(365)));
+        let none: RefreshSpec = toml::from_str("")?;
+        assert_eq!((none.idle_expiry(), none.lifetime()), (None, None));
+        for text in ["idle_expiry_days = 0", "lifetime_days = 0"] {
+            let err = toml::from_str::<RefreshSpec>(text)
+                .err()
+                .map(|e| e.message().to_owned());
+            assert_eq!(err.as_deref(), Some("must be at least one day"), "{text}");
+        }
+        assert!(toml::from_str::<RefreshSpec>("lifetime_days = -1").is_err());
+        Ok(())
     }
 }

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     pub extra_routes: Option<(String, Router)>,
     /// Limits and outbound settings of the API proxy.
     pub proxy: tokenwarden_service::ProxySettings,
+    /// Background refresh, expiry notices and webhook deliveries.
+    pub lifecycle: tokenwarden_service::LifecycleSettings,
+    /// The key file that encrypts webhook secrets when there is no master key.
+    pub server_key_file: Option<std::path::PathBuf>,
 }
 
 /// The built application: its router and shared state.
@@ -87,13 +91,15 @@ impl App {
                 extra_providers: config.extra_providers,
                 connect_link_ttl_secs: config.connect_link_ttl_secs,
                 proxy: config.proxy,
+                lifecycle: config.lifecycle,
+                server_key_file: config.server_key_file,
             },
             config.master_key,
         )
         .await?;
         let state = AppState {
-            services,
-            metrics: Arc::new(Metrics::new()),
+            services: services.clone(),
+            metrics: Arc::new(Metrics::new(services.lifecycle_metrics())),
         };
         let mut router = router(state.clone());
         if let Some((path, extra)) = config.extra_routes {
@@ -119,13 +125,36 @@ impl App {
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, "listening");
         }
-        axum::serve(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = self.start_workers(stopped);
+        let served = axum::serve(
             listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served
+    }
+
+    /// The background workers (connection lifecycle, webhook deliveries), unless the
+    /// configuration turned them off.
+    fn start_workers(
+        &self,
+        stopped: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let services = &self.state.services;
+        if !services.background_enabled() {
+            return Vec::new();
+        }
+        vec![
+            tokio::spawn(services.clone().run_connection_worker(stopped.clone())),
+            tokio::spawn(services.clone().run_delivery_worker(stopped)),
+        ]
     }
 }
 

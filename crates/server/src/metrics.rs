@@ -50,8 +50,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub fn new(lifecycle: &tokenwarden_service::LifecycleMetrics) -> Self {
         let mut registry = Registry::with_prefix("tokenwarden");
+        lifecycle.register(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -118,12 +119,6 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use crate::routes::{
     accounts, api_keys, apps, audit, connect, connections, links, ops, providers, proxy, vaults,
+    webhooks,
 };
 use crate::state::AppState;
 
@@ -30,6 +31,7 @@ use crate::state::AppState;
         (name = "connect", description = "Connecting accounts: sessions and the OAuth callback"),
         (name = "connections", description = "Connected accounts and their tokens"),
         (name = "audit", description = "The vault's hash-chained audit log"),
+        (name = "webhooks", description = "Signed event deliveries (Standard Webhooks) to the vault's endpoints"),
         (name = "proxy", description = "Provider API calls with a connection's token, which the caller never sees"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -130,6 +132,11 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::get_token))
         .routes(routes!(connections::refresh_connection))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::list_deliveries))
         // The proxy's catch-all path is routed here and documented through `paths(...)`
         // above: utoipa-axum cannot express `{*path}`.
         .route("/v1/proxy/{connection_id}", proxy_methods())

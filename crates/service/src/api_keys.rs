@@ -251,6 +251,14 @@ impl Services {
         );
         self.keys_store().create_api_key(row, audit).await?;
         info!(vault.id = %vault_id, api_key.id = %created.id, roles = ?created.roles, "api key created");
+        let roles: Vec<&str> = created.roles.iter().map(|r| r.as_str()).collect();
+        self.emit(vec![crate::lifecycle::new_event(
+            vault_id.clone(),
+            tokenwarden_webhooks::EventType::ApiKeyCreated,
+            serde_json::json!({ "api_key_id": created.id.as_str(), "name": created.name.as_str(), "roles": roles }),
+            now,
+        )])
+        .await;
         Ok(created)
     }
 
@@ -311,6 +319,13 @@ impl Services {
             .await?
         {
             info!(vault.id = %caller.vault_id, api_key.id = %id, "api key revoked");
+            self.emit(vec![crate::lifecycle::new_event(
+                caller.vault_id.clone(),
+                tokenwarden_webhooks::EventType::ApiKeyRevoked,
+                serde_json::json!({ "api_key_id": id.as_str() }),
+                now,
+            )])
+            .await;
             Ok(())
         } else {
             Err(ServiceError::NotFound("api key"))

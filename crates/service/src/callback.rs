@@ -140,6 +140,17 @@ impl Services {
                     .await
                     .map_err(ServiceError::from)?;
                 warn!(session.id = %session.id, error, "connect failed");
+                self.emit(vec![crate::lifecycle::new_event(
+                    session.vault_id.clone(),
+                    tokenwarden_webhooks::EventType::ConnectSessionFailed,
+                    serde_json::json!({
+                        "connect_session_id": session.id.as_str(),
+                        "connection_id": session.connection_id.as_str(),
+                        "error": error,
+                    }),
+                    at,
+                )])
+                .await;
                 Ok(CallbackOutcome::Failed { error, return_to })
             }
         }
@@ -277,6 +288,27 @@ impl Services {
             .map_err(|_| "internal")?;
         let at = self.clock.now();
         let audit = connect_audit(ctx, at, session, "success");
+        let managed = match self.vaults_store().vault(&session.vault_id).await {
+            Ok(vault) => vault.is_some_and(|v| v.managed),
+            Err(e) => {
+                warn!(error = %e, "reading the vault failed");
+                return Err("internal");
+            }
+        };
+        let schedule = self.schedule_tokens(
+            &def.spec().refresh,
+            set.expires_at,
+            set.refresh_token.is_some(),
+            managed,
+            at,
+        );
+        let events = self.upsert_events(
+            &session.vault_id,
+            &session.connection_id,
+            app,
+            set.expires_at,
+            at,
+        );
         self.connect_store()
             .finish_connect(
                 &session.id,
@@ -291,7 +323,9 @@ impl Services {
                         has_refresh: set.refresh_token.is_some(),
                         scopes,
                         at,
+                        schedule,
                     },
+                    events: Some(events),
                 },
                 audit,
             )

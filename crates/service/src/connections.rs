@@ -10,13 +10,16 @@ use tokenwarden_domain::{AppKey, ConnectionId, Role, Scopes};
 use tokenwarden_oauth::{AccessToken, ClientCredentials, RefreshToken, revoke_all};
 use tokenwarden_store::{
     AppStatus, ConnectionForToken, ConnectionRecord, ConnectionStatus, ConnectionUpsert,
-    TokenFormat, TokenWrite,
+    TokenFormat, TokenWrite, UpsertEvents,
 };
+use tokenwarden_webhooks::EventType;
 use tracing::{info, warn};
 
 use crate::api_keys::Prefetched;
 use crate::apps::record_for;
 use crate::audit::RequestContext;
+use crate::lifecycle::new_event;
+use crate::refresh::KeyHolder;
 use crate::session_secrets::token_binding;
 use crate::token_set::TokenSet;
 use crate::{Caller, KeyAndConnection, ServiceError, ServiceResult, Services};
@@ -28,10 +31,21 @@ pub struct ConnectionView {
     pub app: AppKey,
     pub provider: String,
     pub status: &'static str,
+    pub status_reason: Option<String>,
     pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub refreshed_at: Option<DateTime<Utc>>,
+    pub next_refresh_at: Option<DateTime<Utc>>,
+}
+
+/// The filters of the list call.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionListFilter {
+    pub status: Option<ConnectionStatus>,
+    pub app: Option<AppKey>,
+    /// Only connections due for refresh within this many seconds (already due included).
+    pub expiring_within_secs: Option<u64>,
 }
 
 /// A token as the token call answers it.
@@ -79,21 +93,30 @@ pub struct ImportConnection {
     pub params: BTreeMap<String, String>,
 }
 
-fn status_of(c: &ConnectionRecord, now: DateTime<Utc>) -> &'static str {
+/// The stored status, except that a token nothing can refresh is `expired` from the
+/// moment it expires, before the worker gets to record it.
+fn status_of(c: &ConnectionRecord, now: DateTime<Utc>) -> ConnectionStatus {
     match c.status {
-        ConnectionStatus::NeedsReauth => "needs_reauth",
         ConnectionStatus::Active if !c.has_refresh && c.expires_at.is_some_and(|e| e <= now) => {
-            "expired"
+            ConnectionStatus::Expired
         }
-        ConnectionStatus::Active => "active",
+        status => status,
     }
 }
 
 impl Services {
     fn connection_view(&self, c: ConnectionRecord) -> ConnectionView {
         let now = self.clock.now();
+        let status = status_of(&c, now);
+        let status_reason = match (status, c.status) {
+            (ConnectionStatus::Expired, ConnectionStatus::Active) => {
+                Some("the access token expired and there is no refresh token".to_owned())
+            }
+            _ => c.status_reason,
+        };
         ConnectionView {
-            status: status_of(&c, now),
+            status: status.as_str(),
+            status_reason,
             id: c.id,
             app: c.app_key,
             provider: c.provider_key,
@@ -101,14 +124,40 @@ impl Services {
             expires_at: c.expires_at,
             created_at: c.created_at,
             refreshed_at: c.refreshed_at,
+            next_refresh_at: c.next_refresh_at,
         }
     }
 
-    pub async fn list_connections(&self, caller: &Caller) -> ServiceResult<Vec<ConnectionView>> {
+    pub async fn list_connections(
+        &self,
+        caller: &Caller,
+        filter: ConnectionListFilter,
+    ) -> ServiceResult<Vec<ConnectionView>> {
         caller.require_any(&[Role::Read, Role::Proxy, Role::Refresh])?;
+        let now = self.clock.now();
+        let refresh_due_by = match filter.expiring_within_secs {
+            None => None,
+            Some(secs) => Some(
+                i64::try_from(secs)
+                    .ok()
+                    .and_then(Duration::try_seconds)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .ok_or_else(|| {
+                        ServiceError::InvalidRequest("expiring_within is too large".into())
+                    })?,
+            ),
+        };
+        let store_filter = tokenwarden_store::ConnectionFilter {
+            // `expired` is also derived (see `status_of`): filter on the answer instead.
+            status: filter
+                .status
+                .filter(|s| *s != ConnectionStatus::Expired && *s != ConnectionStatus::Active),
+            app: filter.app,
+            refresh_due_by,
+        };
         let all = self
             .connections_store()
-            .list_connections(&caller.vault_id)
+            .list_connections(&caller.vault_id, &store_filter)
             .await?;
         Ok(all
             .into_iter()
@@ -117,6 +166,7 @@ impl Services {
                     && caller.scope.allows_app(c.app_key.as_str())
             })
             .map(|c| self.connection_view(c))
+            .filter(|v| filter.status.is_none_or(|s| v.status == s.as_str()))
             .collect())
     }
 
@@ -185,6 +235,29 @@ impl Services {
             ),
             &set.to_bytes()?,
         );
+        let managed = self
+            .vaults_store()
+            .vault(&caller.vault_id)
+            .await?
+            .is_some_and(|v| v.managed);
+        let refresh_spec = self
+            .provider_definition(&app.provider_key, custom.as_ref().map(|p| p.spec.as_str()))?
+            .spec()
+            .refresh;
+        let schedule = self.schedule_tokens(
+            &refresh_spec,
+            set.expires_at,
+            set.refresh_token.is_some(),
+            managed,
+            now,
+        );
+        let events = self.upsert_events(
+            &caller.vault_id,
+            &import.connection_id,
+            &app,
+            set.expires_at,
+            now,
+        );
         let audit = record_for(
             caller,
             ctx,
@@ -205,7 +278,9 @@ impl Services {
                         has_refresh: set.refresh_token.is_some(),
                         scopes,
                         at: now,
+                        schedule,
                     },
+                    events: Some(events),
                 },
                 audit,
             )
@@ -366,7 +441,7 @@ impl Services {
             options.force_refresh || row.connection.expires_at.is_some_and(|e| e - margin <= now);
         if due && row.connection.has_refresh {
             return self
-                .refresh_coordinated(caller, dek, row, options.force_refresh, ctx)
+                .refresh_coordinated(KeyHolder::Key(caller), dek, row, options.force_refresh, ctx)
                 .await;
         }
         let set = self.open_token_set(dek, &row).await?;
@@ -393,7 +468,9 @@ impl Services {
                 "the connection has no refresh token".into(),
             ));
         }
-        let result = self.refresh_coordinated(caller, &dek, row, true, ctx).await;
+        let result = self
+            .refresh_coordinated(KeyHolder::Key(caller), &dek, row, true, ctx)
+            .await;
         let mut audit = record_for(
             caller,
             ctx,
@@ -443,9 +520,16 @@ impl Services {
         }
         let now = self.clock.now();
         let audit = record_for(caller, ctx, now, "connection.delete", id.as_str());
+        let event = self.connection_event(
+            EventType::ConnectionDeleted,
+            &row.connection,
+            row.connection.status,
+            Some("deleted through the API"),
+            now,
+        );
         if !self
             .store
-            .delete_connection(&caller.vault_id, id, audit)
+            .delete_connection(&caller.vault_id, id, audit, vec![event])
             .await?
         {
             return Err(ServiceError::NotFound("connection"));
@@ -489,6 +573,39 @@ impl Services {
         .await
         .map_err(|e| ServiceError::ProviderError(e.to_string()))?;
         Ok(())
+    }
+
+    /// The `connection.created` / `connection.reconnected` pair of an upsert: the store
+    /// writes the one that applies.
+    pub(crate) fn upsert_events(
+        &self,
+        vault: &tokenwarden_domain::VaultId,
+        id: &ConnectionId,
+        app: &tokenwarden_store::AppRecord,
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> UpsertEvents {
+        let data = |_: ()| {
+            let mut data = serde_json::json!({
+                "connection_id": id.as_str(),
+                "app": app.key.as_str(),
+                "provider": app.provider_key,
+                "status": ConnectionStatus::Active.as_str(),
+            });
+            if let (Some(e), Value::Object(map)) = (expires_at, &mut data) {
+                map.insert("expires_at".into(), Value::from(e.to_rfc3339()));
+            }
+            data
+        };
+        UpsertEvents {
+            created: new_event(vault.clone(), EventType::ConnectionCreated, data(()), at),
+            reconnected: new_event(
+                vault.clone(),
+                EventType::ConnectionReconnected,
+                data(()),
+                at,
+            ),
+        }
     }
 
     pub(crate) fn app_is_blocked(row: &ConnectionForToken) -> bool {

@@ -7,6 +7,7 @@ mod api_keys;
 mod apps;
 mod audit;
 mod audit_batch;
+mod background;
 mod callback;
 mod callback_query;
 mod caller;
@@ -14,7 +15,10 @@ mod clock;
 mod connect;
 mod connections;
 mod copy;
+mod deliveries;
 mod error;
+mod lifecycle;
+mod lifecycle_metrics;
 mod links;
 mod providers;
 mod proxy;
@@ -25,10 +29,11 @@ mod start;
 mod stores;
 mod token_set;
 mod vaults;
+mod webhooks;
 
 use std::sync::Arc;
 
-use tokenwarden_crypto::{MasterKey, PasswordKdf};
+use tokenwarden_crypto::{MasterKey, PasswordKdf, ServerKey};
 use tokenwarden_store::Store;
 use tokio::sync::Semaphore;
 
@@ -40,9 +45,13 @@ pub use callback::{CallbackOutcome, CallbackParams, CallbackRejected};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use connect::{ConnectSessionView, CreatedConnectSession, NewConnectSession};
-pub use connections::{ConnectionView, ImportConnection, TokenOptions, TokenView};
+pub use connections::{
+    ConnectionListFilter, ConnectionView, ImportConnection, TokenOptions, TokenView,
+};
 pub use copy::{CopyError, CopyReport, copy_store};
 pub use error::{ServiceError, ServiceResult};
+pub use lifecycle::LifecycleSettings;
+pub use lifecycle_metrics::LifecycleMetrics;
 pub use links::{LinkGone, LinkPage, LinkView, SpentLink, binding_cookie_name};
 pub use providers::{ProviderRequest, ProviderView};
 pub use proxy_types::{
@@ -51,8 +60,12 @@ pub use proxy_types::{
 };
 pub use start::{MASTER_KEY_FINGERPRINT, StartError};
 pub use tokenwarden_oauth::{HostResolver, Lookup, ProviderSpec};
-pub use tokenwarden_store::AppStatus;
+pub use tokenwarden_store::{AppStatus, ConnectionStatus};
 pub use vaults::{CreatedVault, VaultView};
+pub use webhooks::{
+    CreatedWebhook, DeliveryView, MAX_DELIVERY_PAGE, NewWebhook, ROTATION_OVERLAP_HOURS,
+    WebhookChanges, WebhookView,
+};
 
 /// Settings the service layer needs.
 #[derive(Debug, Clone)]
@@ -75,6 +88,12 @@ pub struct ServiceConfig {
     pub connect_link_ttl_secs: u64,
     /// Limits and outbound settings of the API proxy.
     pub proxy: ProxySettings,
+    /// Background refresh, expiry notices and webhook deliveries.
+    pub lifecycle: LifecycleSettings,
+    /// Where the server key that encrypts webhook signing secrets lives when no master
+    /// key is configured (created on first start). `None` with no master key: webhooks
+    /// cannot be registered.
+    pub server_key_file: Option<std::path::PathBuf>,
 }
 
 /// The services, shared by every request.
@@ -83,6 +102,8 @@ pub struct Services {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     master_key: Option<Arc<MasterKey>>,
+    /// Encrypts webhook signing secrets; never in the database.
+    server_key: Option<Arc<ServerKey>>,
     /// Bounds concurrent Argon2id runs (19 MiB each) so a burst of logins cannot
     /// exhaust memory or starve the blocking pool.
     kdf_permits: Arc<Semaphore>,
@@ -90,6 +111,7 @@ pub struct Services {
     refresh_locks: refresh::RefreshLocks,
     /// Group commit of the audit records of reads.
     audit_batch: audit_batch::AuditBatcher,
+    lifecycle_metrics: LifecycleMetrics,
     /// Itself, for work that must outlive the request that started it (a refresh).
     me: std::sync::Weak<Services>,
     /// Parameters for the unknown-account path of login, so it costs what a known
@@ -113,6 +135,7 @@ impl Services {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
         master_key: Option<MasterKey>,
+        server_key: Option<ServerKey>,
     ) -> ServiceResult<Arc<Self>> {
         let kdf_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
         let oauth = providers::OAuthRuntime::new(
@@ -126,12 +149,19 @@ impl Services {
             oauth,
             refresh_locks: Default::default(),
             audit_batch: Default::default(),
+            lifecycle_metrics: LifecycleMetrics::default(),
             me: me.clone(),
             config,
             master_key: master_key.map(Arc::new),
+            server_key: server_key.map(Arc::new),
             kdf_permits: Arc::new(Semaphore::new(kdf_slots)),
             dummy_kdf: PasswordKdf::new_random(),
         }))
+    }
+
+    /// The lifecycle's metrics, for the server's registry.
+    pub fn lifecycle_metrics(&self) -> &LifecycleMetrics {
+        &self.lifecycle_metrics
     }
 
     /// Whether the database answers.

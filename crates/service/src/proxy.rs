@@ -337,9 +337,15 @@ impl Services {
             } else if forced_refresh_allowed(&row, self.clock.now()) {
                 info!(connection.id = %connection_id, "upstream refused the token; refreshing once and retrying");
                 Some(
-                    self.refresh_coordinated(caller, &dek, row, true, ctx)
-                        .await?
-                        .0,
+                    self.refresh_coordinated(
+                        crate::refresh::KeyHolder::Key(caller),
+                        &dek,
+                        row,
+                        true,
+                        ctx,
+                    )
+                    .await?
+                    .0,
                 )
             } else {
                 // A caller cannot force refreshes in a loop: the token was refreshed

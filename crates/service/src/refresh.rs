@@ -27,7 +27,10 @@ use chrono::Duration;
 use tokenwarden_crypto::{DataKey, Purpose};
 use tokenwarden_domain::Scopes;
 use tokenwarden_oauth::{ClientCredentials, RefreshToken, Repeat, Rotation, TokenError, refresh};
-use tokenwarden_store::{Actor, ConnectionForToken, ConnectionStatus, TokenFormat, TokenWrite};
+use tokenwarden_store::{
+    Actor, ConnectionForToken, ConnectionStatus, HealthChange, Schedule, TokenFormat, TokenWrite,
+};
+use tokenwarden_webhooks::EventType;
 use tracing::{info, warn};
 
 use crate::audit::{RequestContext, record};
@@ -36,6 +39,24 @@ use crate::token_set::TokenSet;
 use crate::{Caller, ServiceError, ServiceResult, Services};
 
 type LockKey = (String, String);
+
+/// Who holds the vault's data key for a refresh: an API key's caller, or the server's
+/// master key (a managed vault's background refresh, with nobody present).
+#[derive(Clone, Copy)]
+pub(crate) enum KeyHolder<'a> {
+    Key(&'a Caller),
+    Master,
+}
+
+impl KeyHolder<'_> {
+    fn actor(&self) -> Actor {
+        match self {
+            KeyHolder::Key(caller) => Actor::ApiKey(caller.key_id.clone()),
+            // The server acting on its own: no key, no account.
+            KeyHolder::Master => Actor::Anonymous,
+        }
+    }
+}
 
 /// Per-connection local mutexes, dropped when nobody waits on them.
 #[derive(Debug, Default)]
@@ -114,16 +135,17 @@ impl Services {
     /// the newest token set and whether it is newer than what the caller first saw.
     pub(crate) async fn refresh_coordinated(
         &self,
-        caller: &Caller,
+        holder: KeyHolder<'_>,
         dek: &DataKey,
         row: ConnectionForToken,
         force: bool,
         ctx: &RequestContext,
     ) -> ServiceResult<(TokenSet, bool)> {
         let seen_version = row.connection.version;
-        let lock = self
-            .refresh_locks
-            .get((caller.vault_id.to_string(), row.connection.id.to_string()));
+        let lock = self.refresh_locks.get((
+            row.connection.vault_id.to_string(),
+            row.connection.id.to_string(),
+        ));
         let mut local = lock.lock().await;
         if let RecentOutcome::Refreshed(done) = &*local
             && done.from_version == seen_version
@@ -174,7 +196,7 @@ impl Services {
                 .await?
             {
                 let version = c.version;
-                let result = self.refresh_as_owner(caller, current, &owner, ctx).await;
+                let result = self.refresh_as_owner(holder, current, &owner, ctx).await;
                 *local = match &result {
                     Err(ServiceError::ProviderUnavailable { retry_after_secs }) => {
                         RecentOutcome::Failed(RecentFailure {
@@ -207,7 +229,7 @@ impl Services {
     /// the newest token set and, when known, the row that holds it.
     async fn refresh_as_owner(
         &self,
-        caller: &Caller,
+        holder: KeyHolder<'_>,
         row: ConnectionForToken,
         owner: &str,
         ctx: &RequestContext,
@@ -215,8 +237,8 @@ impl Services {
         let me = self.me.upgrade().ok_or_else(|| {
             ServiceError::internal(std::io::Error::other("the services are shutting down"))
         })?;
-        let dek = caller.data_key()?;
-        let actor = Actor::ApiKey(caller.key_id.clone());
+        let dek = self.holder_data_key(holder, &row)?;
+        let actor = holder.actor();
         let owner = owner.to_owned();
         let ctx = ctx.clone();
         tokio::spawn(async move { me.refresh_detached(&dek, row, &owner, actor, &ctx).await })
@@ -255,9 +277,31 @@ impl Services {
             })),
         };
         let c = &row.connection;
+        let refresh_spec = self
+            .provider_definition(&row.app.provider_key, row.custom_provider_spec.as_deref())
+            .map(|def| def.spec().refresh)
+            .unwrap_or_default();
         match result {
             Ok((new_set, scopes)) => {
                 let now = self.clock.now();
+                let schedule = self.schedule_tokens(
+                    &refresh_spec,
+                    new_set.expires_at,
+                    new_set.refresh_token.is_some(),
+                    row.vault_managed,
+                    now,
+                );
+                let events = if c.status == ConnectionStatus::Failing {
+                    vec![self.connection_event(
+                        EventType::ConnectionRecovered,
+                        c,
+                        ConnectionStatus::Active,
+                        None,
+                        now,
+                    )]
+                } else {
+                    Vec::new()
+                };
                 let token_set = dek.encrypt(
                     &token_binding(Purpose::TokenSet, &c.vault_id, &c.id, &c.app_id),
                     &new_set.to_bytes()?,
@@ -275,12 +319,19 @@ impl Services {
                             has_refresh: new_set.refresh_token.is_some(),
                             scopes,
                             at: now,
+                            schedule,
                         },
                         audit("success"),
+                        events,
                     )
                     .await?;
                 if committed {
-                    info!(vault.id = %c.vault_id, connection.id = %c.id, "token refreshed");
+                    self.lifecycle_metrics
+                        .refresh(holder_kind(&actor), "success");
+                    if c.status == ConnectionStatus::Failing {
+                        self.lifecycle_metrics.status_change("failing", "active");
+                    }
+                    info!(vault.id = %c.vault_id, connection.id = %c.id, next_refresh_at = ?schedule.next_refresh_at, "token refreshed");
                     // For the callers queued behind this refresh; they can re-read
                     // themselves if this fails.
                     let written = match self.reread(&row).await {
@@ -303,17 +354,99 @@ impl Services {
                 if again.connection.version != c.version {
                     return Ok((self.open_token_set(dek, &again).await?, Some(again)));
                 }
-                self.connections_store()
-                    .mark_needs_reauth(&c.vault_id, &c.id, c.version, owner, audit("needs_reauth"))
-                    .await?;
+                let now = self.clock.now();
+                let reason = "the provider refused the refresh token: connect again";
+                let event = self.connection_event(
+                    EventType::ConnectionNeedsReauth,
+                    c,
+                    ConnectionStatus::NeedsReauth,
+                    Some(reason),
+                    now,
+                );
+                let change = HealthChange {
+                    status: ConnectionStatus::NeedsReauth,
+                    status_reason: Some(reason.into()),
+                    schedule: Schedule::default(),
+                    failures: 0,
+                    expiring_notified_at: None,
+                    at: now,
+                };
+                if self
+                    .connections_store()
+                    .set_health(
+                        &c.vault_id,
+                        &c.id,
+                        c.version,
+                        Some(owner),
+                        change,
+                        Some(audit("needs_reauth")),
+                        vec![event],
+                    )
+                    .await?
+                {
+                    self.lifecycle_metrics
+                        .refresh(holder_kind(&actor), "needs_reauth");
+                    self.lifecycle_metrics
+                        .status_change(c.status.as_str(), "needs_reauth");
+                }
                 warn!(connection.id = %c.id, "refresh token refused: connection needs re-authorisation");
                 Err(ServiceError::NeedsReauth)
             }
             Err(RefreshFailure::Other(e)) => {
-                if let Err(release) = self
-                    .store
-                    .release_refresh_lease(&c.vault_id, &c.id, owner)
-                    .await
+                let reason = match &e {
+                    ServiceError::ProviderUnavailable { .. } => {
+                        Some("the provider did not answer the refresh (timeout, 5xx or rate limit); the tokens are kept and retried".to_owned())
+                    }
+                    // Not the provider's error code: careless providers quote secrets there.
+                    ServiceError::ProviderError(_) => Some(
+                        "the provider answered the refresh with an error; the tokens are kept and retried".to_owned(),
+                    ),
+                    _ => None,
+                };
+                let marked = match reason {
+                    Some(reason) => {
+                        let now = self.clock.now();
+                        let change = self.failing_health(c, row.vault_managed, reason.clone(), now);
+                        let events = if c.status == ConnectionStatus::Failing {
+                            Vec::new()
+                        } else {
+                            vec![self.connection_event(
+                                EventType::ConnectionRefreshFailed,
+                                c,
+                                ConnectionStatus::Failing,
+                                Some(&reason),
+                                now,
+                            )]
+                        };
+                        let marked = self
+                            .connections_store()
+                            .set_health(
+                                &c.vault_id,
+                                &c.id,
+                                c.version,
+                                Some(owner),
+                                change,
+                                Some(audit("failing")),
+                                events,
+                            )
+                            .await;
+                        if let Ok(true) = marked {
+                            self.lifecycle_metrics
+                                .refresh(holder_kind(&actor), "failing");
+                            if c.status != ConnectionStatus::Failing {
+                                self.lifecycle_metrics
+                                    .status_change(c.status.as_str(), "failing");
+                            }
+                        }
+                        matches!(marked, Ok(true))
+                    }
+                    None => false,
+                };
+                if !marked
+                    && let Err(release) = self
+                        .store
+                        .release_refresh_lease(&c.vault_id, &c.id, owner)
+                        .await
                 {
                     warn!(error = %release, "could not release the refresh lease; it will expire");
                 }
@@ -418,6 +551,44 @@ impl Services {
             params: old.params.clone(),
         };
         Ok((new_set, scopes))
+    }
+}
+
+/// The metric label of who refreshed.
+fn holder_kind(actor: &Actor) -> &'static str {
+    match actor {
+        Actor::Anonymous => "server",
+        _ => "api_key",
+    }
+}
+
+impl Services {
+    /// The vault's data key as `holder` opens it.
+    pub(crate) fn holder_data_key(
+        &self,
+        holder: KeyHolder<'_>,
+        row: &ConnectionForToken,
+    ) -> ServiceResult<DataKey> {
+        match holder {
+            KeyHolder::Key(caller) => caller.data_key(),
+            KeyHolder::Master => {
+                let (Some(master), Some(slot)) = (&self.master_key, &row.master_slot) else {
+                    return Err(ServiceError::ManagedUnavailable);
+                };
+                let vault = &row.connection.vault_id;
+                master
+                    .kek()
+                    .unwrap(
+                        &tokenwarden_crypto::Binding::new(
+                            Purpose::MasterSlot,
+                            vault,
+                            vault.as_str(),
+                        ),
+                        slot.as_bytes(),
+                    )
+                    .map_err(ServiceError::from)
+            }
+        }
     }
 }
 

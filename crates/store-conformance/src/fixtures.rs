@@ -11,8 +11,8 @@ use tokenwarden_domain::{
 };
 use tokenwarden_store::{
     Actor, AppRecord, AppStatus, ConnectLinkRecord, ConnectSessionRecord, ConnectStatus,
-    ConnectionUpsert, NewAccount, NewApiKey, NewAuditRecord, NewVault, Store, TokenFormat,
-    TokenWrite, VaultRecord,
+    ConnectionStatus, ConnectionUpsert, HealthChange, NewAccount, NewApiKey, NewAuditRecord,
+    NewVault, Schedule, Store, TokenFormat, TokenWrite, VaultRecord,
 };
 
 /// A fixed instant with a millisecond part, so a backend that rounds to seconds (or
@@ -137,6 +137,22 @@ pub fn tokens(tag: u8, at_ms: i64) -> TokenWrite {
         has_refresh: true,
         scopes: Scopes::parse(&["repo"]).unwrap(),
         at: at(at_ms),
+        schedule: Schedule {
+            next_refresh_at: Some(at(at_ms + 3_000_000)),
+            due_at: Some(at(at_ms + 3_000_000)),
+        },
+    }
+}
+
+/// A refresh refused for good, judged at `at_ms`.
+pub fn needs_reauth(at_ms: i64) -> HealthChange {
+    HealthChange {
+        status: ConnectionStatus::NeedsReauth,
+        status_reason: Some("the provider refused the refresh token".into()),
+        schedule: Schedule::default(),
+        failures: 0,
+        expiring_notified_at: None,
+        at: at(at_ms),
     }
 }
 
@@ -146,6 +162,7 @@ pub fn upsert(vault: &VaultId, id: &str, app: &AppId, tokens: TokenWrite) -> Con
         id: ConnectionId::parse(id).unwrap(),
         app_id: app.clone(),
         tokens,
+        events: None,
     }
 }
 

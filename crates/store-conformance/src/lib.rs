@@ -84,6 +84,20 @@ macro_rules! store_conformance_tests {
             delete_connection_writes_audit_only_when_it_deleted,
             audit_chains_and_emptiness_are_reported,
             copy_pages_in_key_order_and_inserts_rows_as_read,
+            webhooks_round_trip_with_filter_and_secret_bytes,
+            webhook_updates_change_filter_and_disabling_parks_deliveries,
+            rotating_a_webhook_secret_keeps_the_previous_one,
+            deleting_a_webhook_removes_its_deliveries_and_log,
+            events_fan_out_to_subscribed_enabled_endpoints_of_their_vault,
+            an_event_to_one_endpoint_ignores_its_filter_but_not_its_vault,
+            every_copy_table_pages_with_webhook_rows,
+            claimed_deliveries_finish_by_each_outcome,
+            a_disabled_endpoints_retry_is_parked,
+            two_claimers_never_win_the_same_delivery,
+            an_unfinished_claim_is_due_again_when_it_lapses,
+            attempts_list_newest_first_up_to_the_limit,
+            delivery_queue_counts_due_rows_up_to_the_cap,
+            pruning_keeps_pending_events_and_recent_log,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {

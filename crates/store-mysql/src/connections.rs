@@ -13,8 +13,9 @@ use tokenwarden_store::connections::{
 };
 use tokenwarden_store::rows::{Columns, Dialect, scopes_json};
 use tokenwarden_store::{
-    Ciphertext, ConnectionForToken, ConnectionRecord, ConnectionStore, ConnectionUpsert,
-    NewAuditRecord, StoreError, StoreResult, TokenWrite,
+    Ciphertext, ConnectionFilter, ConnectionForToken, ConnectionRecord, ConnectionStore,
+    ConnectionUpsert, DueConnection, HealthChange, NewAuditRecord, NewEvent, QueueDepth,
+    StoreError, StoreResult, TokenWrite,
 };
 
 use crate::MysqlStore;
@@ -22,6 +23,7 @@ use crate::audit::write_audit;
 use crate::convert::{db, is_duplicate, ms, opt_ms, params, sql_error};
 use crate::cursor::{all, one};
 use crate::pool::write_tx;
+use crate::webhooks::write_events;
 
 async fn insert_connection_row(
     tx: &mut Transaction<'static>,
@@ -29,8 +31,9 @@ async fn insert_connection_row(
 ) -> Result<(), mysql_async::Error> {
     let t = &c.tokens;
     tx.exec_drop(
-        "INSERT INTO connections (vault_id, id, app_id, status, scopes, token_set, token_format, expires_at, has_refresh, version, lease_owner, lease_until, created_at, refreshed_at, updated_at)
-         VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, 1, NULL, NULL, ?, NULL, ?)",
+        "INSERT INTO connections (vault_id, id, app_id, status, scopes, token_set, token_format, expires_at, has_refresh, version, lease_owner, lease_until, created_at, refreshed_at, updated_at,
+                status_reason, next_refresh_at, due_at, failures, expiring_notified_at)
+         VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, 1, NULL, NULL, ?, NULL, ?, NULL, ?, ?, 0, NULL)",
         params![
             c.vault_id.as_str(),
             c.id.as_str(),
@@ -41,10 +44,29 @@ async fn insert_connection_row(
             opt_ms(t.expires_at),
             t.has_refresh,
             ms(t.at),
-            ms(t.at)
+            ms(t.at),
+            opt_ms(t.schedule.next_refresh_at),
+            opt_ms(t.schedule.due_at)
         ],
     )
     .await
+}
+
+/// The event of an upsert: `created` when the id was new, `reconnected` otherwise.
+async fn write_upsert_event(
+    tx: &mut Transaction<'static>,
+    c: &ConnectionUpsert,
+    inserted: bool,
+) -> Result<(), StoreError> {
+    if let Some(events) = &c.events {
+        let event = if inserted {
+            &events.created
+        } else {
+            &events.reconnected
+        };
+        write_events(tx, std::slice::from_ref(event)).await?;
+    }
+    Ok(())
 }
 
 /// Inserts a connection or replaces its tokens in place. A connection of another app
@@ -74,7 +96,9 @@ pub(crate) async fn upsert_connection(
                 tx.exec_drop(
                     "UPDATE connections SET status = 'active', scopes = ?, token_set = ?, token_format = ?,
                         expires_at = ?, has_refresh = ?, version = version + 1,
-                        lease_owner = NULL, lease_until = NULL, updated_at = ?
+                        lease_owner = NULL, lease_until = NULL, updated_at = ?,
+                        status_reason = NULL, next_refresh_at = ?, due_at = ?, failures = 0,
+                        expiring_notified_at = NULL
                      WHERE vault_id = ? AND id = ?",
                     params![
                         scopes_json(&t.scopes),
@@ -83,16 +107,18 @@ pub(crate) async fn upsert_connection(
                         opt_ms(t.expires_at),
                         t.has_refresh,
                         ms(t.at),
+                        opt_ms(t.schedule.next_refresh_at),
+                        opt_ms(t.schedule.due_at),
                         c.vault_id.as_str(),
                         c.id.as_str()
                     ],
                 )
                 .await
                 .map_err(db)?;
-                return Ok(());
+                return write_upsert_event(tx, c, false).await;
             }
             None => match insert_connection_row(tx, c).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return write_upsert_event(tx, c, true).await,
                 Err(e) if is_duplicate(&e) => continue,
                 Err(e) => return Err(db(e)),
             },
@@ -108,6 +134,7 @@ async fn commit_refresh(
     version: i64,
     t: &TokenWrite,
     audit: &NewAuditRecord,
+    events: &[NewEvent],
 ) -> Result<bool, StoreError> {
     // Fenced on the version alone: every token write bumps it, so a newer token is
     // never overwritten; and a refresher whose lease ran out but whose write is still
@@ -115,7 +142,8 @@ async fn commit_refresh(
     tx.exec_drop(
         "UPDATE connections SET token_set = ?, token_format = ?, expires_at = ?, has_refresh = ?,
             scopes = ?, version = version + 1, lease_owner = NULL, lease_until = NULL,
-            refreshed_at = ?, updated_at = ?, status = 'active'
+            refreshed_at = ?, updated_at = ?, status = 'active', status_reason = NULL,
+            next_refresh_at = ?, due_at = ?, failures = 0, expiring_notified_at = NULL
          WHERE vault_id = ? AND id = ? AND version = ?",
         params![
             t.token_set.as_bytes(),
@@ -125,6 +153,8 @@ async fn commit_refresh(
             scopes_json(&t.scopes),
             ms(t.at),
             ms(t.at),
+            opt_ms(t.schedule.next_refresh_at),
+            opt_ms(t.schedule.due_at),
             vault.as_str(),
             id.as_str(),
             version
@@ -135,6 +165,7 @@ async fn commit_refresh(
     let changed = tx.affected_rows() == 1;
     if changed {
         write_audit(tx, audit).await?;
+        write_events(tx, events).await?;
     }
     Ok(changed)
 }
@@ -151,21 +182,40 @@ impl ConnectionStore for MysqlStore {
                 .await
                 .map_err(sql_error("connection"))?;
             write_audit(&mut tx, &audit).await?;
+            write_upsert_event(&mut tx, &connection, true).await?;
         })
     }
 
-    async fn list_connections(&self, vault: &VaultId) -> StoreResult<Vec<ConnectionRecord>> {
+    async fn list_connections(
+        &self,
+        vault: &VaultId,
+        filter: &ConnectionFilter,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {} FROM connections c JOIN apps a ON a.id = c.app_id
-                 WHERE c.vault_id = ? ORDER BY c.created_at, c.id",
+                 WHERE c.vault_id = ? AND (? IS NULL OR c.status = ?)
+                   AND (? IS NULL OR a.`key` = ?)
+                   AND (? IS NULL OR c.next_refresh_at <= ?)
+                 ORDER BY c.created_at, c.id",
                 Columns::select(Dialect::Mysql, &[&CONNECTION_COLUMNS])
             )
         });
+        let status = filter.status.map(|s| s.as_str());
+        let app = filter.app.as_ref().map(|a| a.as_str().to_owned());
+        let due_by = filter.refresh_due_by.map(ms);
         all(
             &mut self.conn().await?,
             &SQL,
-            params![vault.as_str()],
+            params![
+                vault.as_str(),
+                status,
+                status,
+                app.clone(),
+                app,
+                due_by,
+                due_by
+            ],
             connection,
         )
         .await
@@ -271,9 +321,10 @@ impl ConnectionStore for MysqlStore {
         version: i64,
         tokens: TokenWrite,
         audit: NewAuditRecord,
+        events: Vec<NewEvent>,
     ) -> StoreResult<bool> {
         write_tx!(self, tx => {
-            commit_refresh(&mut tx, vault, id, version, &tokens, &audit).await?
+            commit_refresh(&mut tx, vault, id, version, &tokens, &audit, &events).await?
         })
     }
 
@@ -292,27 +343,108 @@ impl ConnectionStore for MysqlStore {
         .map(drop)
     }
 
-    async fn mark_needs_reauth(
+    async fn set_health(
         &self,
         vault: &VaultId,
         id: &ConnectionId,
         version: i64,
-        owner: &str,
-        audit: NewAuditRecord,
+        owner: Option<&str>,
+        h: HealthChange,
+        audit: Option<NewAuditRecord>,
+        events: Vec<NewEvent>,
     ) -> StoreResult<bool> {
         write_tx!(self, tx => {
             tx.exec_drop(
-                "UPDATE connections SET status = 'needs_reauth', lease_owner = NULL, lease_until = NULL
-                 WHERE vault_id = ? AND id = ? AND version = ? AND lease_owner = ?",
-                params![vault.as_str(), id.as_str(), version, owner],
+                "UPDATE connections SET status = ?, status_reason = ?, next_refresh_at = ?,
+                    due_at = ?, failures = ?,
+                    expiring_notified_at = COALESCE(?, expiring_notified_at), updated_at = ?,
+                    lease_owner = CASE WHEN ? IS NULL THEN lease_owner END,
+                    lease_until = CASE WHEN ? IS NULL THEN lease_until END
+                 WHERE vault_id = ? AND id = ? AND version = ? AND (? IS NULL OR lease_owner = ?)",
+                params![
+                    h.status.as_str(),
+                    h.status_reason.clone(),
+                    opt_ms(h.schedule.next_refresh_at),
+                    opt_ms(h.schedule.due_at),
+                    h.failures,
+                    opt_ms(h.expiring_notified_at),
+                    ms(h.at),
+                    owner,
+                    owner,
+                    vault.as_str(),
+                    id.as_str(),
+                    version,
+                    owner,
+                    owner
+                ],
             )
             .await
             .map_err(db)?;
             let changed = tx.affected_rows() == 1;
             if changed {
-                write_audit(&mut tx, &audit).await?;
+                if let Some(audit) = &audit {
+                    write_audit(&mut tx, audit).await?;
+                }
+                write_events(&mut tx, &events).await?;
             }
             changed
+        })
+    }
+
+    async fn claim_due_connections(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        claim_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<DueConnection>> {
+        write_tx!(self, tx => {
+            // SKIP LOCKED: replicas claiming at once take disjoint rows.
+            let due: Vec<(String, String)> = tx
+                .exec(
+                    "SELECT vault_id, id FROM connections FORCE INDEX (connections_due)
+                     WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?
+                     FOR UPDATE SKIP LOCKED",
+                    params![ms(now), limit],
+                )
+                .await
+                .map_err(db)?;
+            let mut claimed = Vec::with_capacity(due.len());
+            for (vault, id) in due {
+                tx.exec_drop(
+                    "UPDATE connections SET due_at = ? WHERE vault_id = ? AND id = ?",
+                    params![ms(claim_until), vault.as_str(), id.as_str()],
+                )
+                .await
+                .map_err(db)?;
+                claimed.push(DueConnection {
+                    vault_id: VaultId::parse(&vault)
+                        .map_err(|_| StoreError::Corrupt("connections.vault_id".into()))?,
+                    id: ConnectionId::parse(&id)
+                        .map_err(|_| StoreError::Corrupt("connections.id".into()))?,
+                });
+            }
+            claimed
+        })
+    }
+
+    async fn connection_queue(&self, now: DateTime<Utc>, cap: u32) -> StoreResult<QueueDepth> {
+        let row: Option<(i64, Option<i64>)> = self
+            .conn()
+            .await?
+            .exec_first(
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM connections FORCE INDEX (connections_due)
+                          WHERE due_at IS NOT NULL AND due_at <= ? LIMIT ?) d),
+                        (SELECT MIN(due_at) FROM connections WHERE due_at IS NOT NULL)",
+                params![ms(now), cap],
+            )
+            .await
+            .map_err(db)?;
+        let (due, oldest) = row.unwrap_or_default();
+        Ok(QueueDepth {
+            due: u64::try_from(due).unwrap_or_default(),
+            oldest_due: oldest
+                .filter(|o| *o <= ms(now))
+                .and_then(DateTime::from_timestamp_millis),
         })
     }
 
@@ -321,6 +453,7 @@ impl ConnectionStore for MysqlStore {
         vault: &VaultId,
         id: &ConnectionId,
         audit: NewAuditRecord,
+        events: Vec<NewEvent>,
     ) -> StoreResult<bool> {
         write_tx!(self, tx => {
             tx.exec_drop(
@@ -332,6 +465,7 @@ impl ConnectionStore for MysqlStore {
             let deleted = tx.affected_rows() == 1;
             if deleted {
                 write_audit(&mut tx, &audit).await?;
+                write_events(&mut tx, &events).await?;
             }
             deleted
         })

@@ -37,6 +37,7 @@ mod pool;
 mod settings;
 mod url;
 mod vaults;
+mod webhooks;
 
 use mysql_async::Pool;
 use tokenwarden_store::StoreError;

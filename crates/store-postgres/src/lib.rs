@@ -26,6 +26,7 @@ mod pool;
 mod settings;
 mod url;
 mod vaults;
+mod webhooks;
 
 use tokenwarden_store::StoreError;
 

@@ -23,6 +23,7 @@ mod pool;
 mod settings;
 mod url;
 mod vaults;
+mod webhooks;
 
 use std::path::Path;
 

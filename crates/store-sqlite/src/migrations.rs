@@ -7,7 +7,13 @@ use tokenwarden_store::StoreError;
 use tokenwarden_store::audit::{AuditFields, GENESIS, audit_hash};
 
 /// The migrations' names, in order (reported by `tokenwarden migrate`).
-const NAMES: [&str; 3] = ["0001_foundation", "0002_oauth", "0003_links_audit_chain"];
+const NAMES: [&str; 5] = [
+    "0001_foundation",
+    "0002_oauth",
+    "0003_links_audit_chain",
+    "0004_connection_lifecycle",
+    "0005_webhooks",
+];
 
 /// Brings the schema up to date; returns the names of the migrations applied.
 pub(crate) fn apply(conn: &mut Connection) -> Result<Vec<&'static str>, StoreError> {
@@ -35,6 +41,8 @@ pub(crate) fn migrations() -> Migrations<'static> {
                 chain_existing(tx).map_err(rusqlite_migration::HookError::from)
             },
         ),
+        M::up(include_str!("../migrations/0004_connection_lifecycle.sql")),
+        M::up(include_str!("../migrations/0005_webhooks.sql")),
     ])
 }
 

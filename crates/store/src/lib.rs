@@ -20,6 +20,7 @@ pub mod rows;
 pub mod secret;
 pub mod settings;
 pub mod vaults;
+pub mod webhooks;
 
 pub use accounts::{AccountRecord, AccountStore, LoginAttempt, NewAccount};
 pub use apps::{AppRecord, AppStatus, AppStore, AppUpdate, ProviderRecord};
@@ -30,8 +31,8 @@ pub use connect::{
     PendingConnect,
 };
 pub use connections::{
-    ConnectionForToken, ConnectionRecord, ConnectionStatus, ConnectionStore, ConnectionUpsert,
-    TokenFormat, TokenWrite,
+    ConnectionFilter, ConnectionForToken, ConnectionRecord, ConnectionStatus, ConnectionStore,
+    ConnectionUpsert, DueConnection, HealthChange, Schedule, TokenFormat, TokenWrite, UpsertEvents,
 };
 pub use copy::CopyStore;
 pub use error::{StoreError, StoreResult};
@@ -39,6 +40,10 @@ pub use keys::{ApiKeyAuthRecord, ApiKeyRecord, KeyStore, KeyWithConnection, NewA
 pub use secret::{Ciphertext, KeySlot, LookupHash, PasswordVerifier};
 pub use settings::SettingsStore;
 pub use vaults::{NewVault, VaultRecord, VaultStore};
+pub use webhooks::{
+    AttemptRecord, ClaimedDelivery, DeliveryOutcome, NewEvent, NewWebhookEndpoint, QueueDepth,
+    WebhookEndpointRecord, WebhookEndpointUpdate, WebhookStore,
+};
 
 /// Everything tokenwarden persists, for the code that wires it up; a module that needs
 /// one aggregate names that aggregate's trait. Implementations must make each method
@@ -53,6 +58,7 @@ pub trait Store:
     + ConnectionStore
     + AuditStore
     + CopyStore
+    + WebhookStore
     + 'static
 {
 }
@@ -67,6 +73,7 @@ impl<T> Store for T where
         + ConnectionStore
         + AuditStore
         + CopyStore
+        + WebhookStore
         + 'static
 {
 }

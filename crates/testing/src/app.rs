@@ -33,6 +33,8 @@ pub struct SpawnOptions {
     pub strict_outbound: bool,
     /// The API proxy's limits and resolver (default: [`ProxySettings::default`]).
     pub proxy: Option<ProxySettings>,
+    /// The background workers' settings (default: no background workers).
+    pub lifecycle: Option<tokenwarden_service::LifecycleSettings>,
 }
 
 /// A running server and what a test needs to talk to it.
@@ -94,6 +96,15 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         extra_providers: options.extra_providers,
         extra_routes: None,
         proxy: options.proxy.unwrap_or_default(),
+        // Off unless a test asks: most tests count provider calls exactly, and a
+        // background refresh would add its own.
+        lifecycle: options
+            .lifecycle
+            .unwrap_or(tokenwarden_service::LifecycleSettings {
+                background: false,
+                ..Default::default()
+            }),
+        server_key_file: Some(dir.path().join("tokenwarden-server.key")),
     };
     let store = tokenwarden_store_select::open_store(database.url())
         .await

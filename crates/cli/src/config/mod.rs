@@ -73,6 +73,26 @@ pub struct ServeArgs {
     /// Time allowed for a whole proxied exchange, in seconds [default: 30].
     #[arg(long, env = "TOKENWARDEN_PROXY_TIMEOUT_SECONDS")]
     pub proxy_timeout_seconds: Option<u64>,
+    /// Key file that encrypts webhook signing secrets when no master key is set; created
+    /// (mode 0600) on first start [default: tokenwarden-server.key beside the --config
+    /// file, else beside a SQLite database file, else in the working directory].
+    #[arg(long, env = "TOKENWARDEN_SERVER_KEY_FILE", value_name = "FILE")]
+    pub server_key_file: Option<PathBuf>,
+    /// Send `connection.expiring` this long before a token without a refresh token
+    /// expires, in seconds [default: 86400].
+    #[arg(long, env = "TOKENWARDEN_EXPIRING_NOTICE_SECONDS")]
+    pub expiring_notice_seconds: Option<u64>,
+    /// Run the background workers (refresh of managed vaults, expiry notices, webhook
+    /// deliveries) in this process [default: true].
+    #[arg(long, env = "TOKENWARDEN_BACKGROUND", num_args = 0..=1, default_missing_value = "true")]
+    pub background: Option<String>,
+    /// How often idle background workers look at their queues, in milliseconds [default: 1000].
+    #[arg(long, env = "TOKENWARDEN_LIFECYCLE_TICK_MS", hide = true)]
+    pub lifecycle_tick_ms: Option<u64>,
+    /// How long a worker's claim on a due row lasts, in seconds [default: 120]: a process
+    /// killed mid-delivery leaves the delivery due again after this long.
+    #[arg(long, env = "TOKENWARDEN_LIFECYCLE_CLAIM_SECONDS", hide = true)]
+    pub lifecycle_claim_seconds: Option<u64>,
     /// Zero-setup mode: a temporary database, loopback providers allowed, a built-in
     /// demo OAuth provider, and an admin API key printed at start.
     #[arg(long)]
@@ -100,6 +120,11 @@ struct FileSettings {
     proxy_max_body_bytes: Option<u64>,
     proxy_connect_timeout_seconds: Option<u64>,
     proxy_timeout_seconds: Option<u64>,
+    server_key_file: Option<PathBuf>,
+    expiring_notice_seconds: Option<u64>,
+    background: Option<bool>,
+    lifecycle_tick_ms: Option<u64>,
+    lifecycle_claim_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,6 +364,22 @@ impl ServeArgs {
             self.proxy_timeout_seconds.or(file.proxy_timeout_seconds),
         )?;
 
+        let lifecycle = lifecycle_settings(
+            match self.background {
+                Some(v) => Some(parse_bool("TOKENWARDEN_BACKGROUND", &v)?),
+                None => file.background,
+            },
+            self.expiring_notice_seconds
+                .or(file.expiring_notice_seconds),
+            self.lifecycle_tick_ms.or(file.lifecycle_tick_ms),
+            self.lifecycle_claim_seconds
+                .or(file.lifecycle_claim_seconds),
+        )?;
+        let server_key_file = self
+            .server_key_file
+            .or(file.server_key_file)
+            .unwrap_or_else(|| default_server_key_file(self.config.as_deref(), &database_url));
+
         Ok(Settings {
             database_url,
             server: ServerConfig {
@@ -354,10 +395,62 @@ impl ServeArgs {
                 extra_providers,
                 extra_routes: None,
                 proxy,
+                lifecycle,
+                server_key_file: Some(server_key_file),
             },
             log,
         })
     }
+}
+
+/// The background settings; each bounded so a typo cannot stall or spin the workers.
+fn lifecycle_settings(
+    background: Option<bool>,
+    expiring_notice: Option<u64>,
+    tick_ms: Option<u64>,
+    claim_secs: Option<u64>,
+) -> anyhow::Result<tokenwarden_service::LifecycleSettings> {
+    let mut s = tokenwarden_service::LifecycleSettings {
+        background: background.unwrap_or(true),
+        ..Default::default()
+    };
+    if let Some(n) = expiring_notice {
+        if !(60..=90 * 24 * 3600).contains(&n) {
+            bail!("TOKENWARDEN_EXPIRING_NOTICE_SECONDS must be between 60 and 7776000 (90 days)");
+        }
+        s.expiring_notice_secs = n;
+    }
+    if let Some(n) = tick_ms {
+        if !(10..=60_000).contains(&n) {
+            bail!("TOKENWARDEN_LIFECYCLE_TICK_MS must be between 10 and 60000");
+        }
+        s.tick_ms = n;
+    }
+    if let Some(n) = claim_secs {
+        if !(1..=3600).contains(&n) {
+            bail!("TOKENWARDEN_LIFECYCLE_CLAIM_SECONDS must be between 1 and 3600");
+        }
+        s.claim_secs = n;
+    }
+    Ok(s)
+}
+
+/// `tokenwarden-server.key` beside the configuration: the --config file's directory,
+/// else a SQLite database file's, else the working directory.
+fn default_server_key_file(config: Option<&Path>, database_url: &str) -> PathBuf {
+    const NAME: &str = "tokenwarden-server.key";
+    if let Some(dir) = config.and_then(Path::parent) {
+        return dir.join(NAME);
+    }
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = Path::new(path).parent()
+            && path != ":memory:"
+        {
+            return dir.join(NAME);
+        }
+    }
+    PathBuf::from(NAME)
 }
 
 /// The proxy's limits; each must be positive, and the total time must allow the

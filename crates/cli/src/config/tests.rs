@@ -22,7 +22,57 @@ fn args() -> ServeArgs {
         proxy_max_body_bytes: None,
         proxy_connect_timeout_seconds: None,
         proxy_timeout_seconds: None,
+        server_key_file: None,
+        expiring_notice_seconds: None,
+        background: None,
+        lifecycle_tick_ms: None,
+        lifecycle_claim_seconds: None,
         dev: false,
+    }
+}
+
+#[test]
+fn lifecycle_settings_default_and_are_checked() {
+    let s = args().resolve().unwrap();
+    assert!(s.server.lifecycle.background);
+    assert_eq!(s.server.lifecycle.expiring_notice_secs, 86_400);
+    assert_eq!(
+        s.server.server_key_file.as_deref(),
+        Some(std::path::Path::new("tokenwarden-server.key"))
+    );
+    let s = ServeArgs {
+        background: Some("false".into()),
+        expiring_notice_seconds: Some(3600),
+        database_url: Some("sqlite:///var/lib/tw/tw.db".into()),
+        ..args()
+    }
+    .resolve()
+    .unwrap();
+    assert!(!s.server.lifecycle.background);
+    assert_eq!(s.server.lifecycle.expiring_notice_secs, 3600);
+    assert_eq!(
+        s.server.server_key_file.as_deref(),
+        Some(std::path::Path::new("/var/lib/tw/tokenwarden-server.key"))
+    );
+    for bad in [
+        ServeArgs {
+            expiring_notice_seconds: Some(5),
+            ..args()
+        },
+        ServeArgs {
+            lifecycle_tick_ms: Some(0),
+            ..args()
+        },
+        ServeArgs {
+            lifecycle_claim_seconds: Some(0),
+            ..args()
+        },
+        ServeArgs {
+            background: Some("maybe".into()),
+            ..args()
+        },
+    ] {
+        assert!(bad.resolve().is_err());
     }
 }
 

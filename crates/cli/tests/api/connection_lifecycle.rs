@@ -45,8 +45,22 @@ async fn an_imported_connection_is_listed_read_and_refreshed_with_its_refresh_to
 
     let created = answer.expect_json(StatusCode::CREATED);
     assert_recent(&created["created_at"], env.app.clock.now());
+    // Due ahead of expiry, by a tenth of the token's lifetime at least (with jitter).
+    let due: chrono::DateTime<chrono::Utc> = created["next_refresh_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = "2031-02-03T04:05:06Z".parse().unwrap();
+    let lifetime = expires - env.app.clock.now();
+    assert!(
+        due <= expires - lifetime / 10 && due >= expires - lifetime * 3 / 20,
+        "{due}"
+    );
+    let mut shape = created.clone();
+    shape.as_object_mut().unwrap().remove("next_refresh_at");
     assert_eq!(
-        created,
+        shape,
         json!({
             "id": "imported",
             "app": "fake",

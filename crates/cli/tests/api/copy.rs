@@ -46,8 +46,11 @@ async fn a_copy_opens_with_the_same_keys_and_refuses_a_non_empty_target() {
     assert!(!ok);
     assert!(text.contains("not empty"), "{text}");
 
+    // The copy moves with the server key (it encrypts the webhook secrets), as the
+    // operator's key file moves with the database.
     let copy = spawn_app_with(SpawnOptions {
         database: Some(target),
+        data_dir: Some(env.app.dir.clone()),
         ..SpawnOptions::default()
     })
     .await;
@@ -127,6 +130,7 @@ async fn a_vault_survives_sqlite_to_postgres_to_mysql_to_sqlite() {
 
     let last = spawn_app_with(SpawnOptions {
         database: Some(stages[3].clone()),
+        data_dir: Some(env.app.dir.clone()),
         ..SpawnOptions::default()
     })
     .await;

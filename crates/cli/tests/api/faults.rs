@@ -34,8 +34,10 @@ async fn assert_intact_then_refreshes(env: &OAuthEnv, stored: &mut Stored) {
     let token = env.token("c1", "").await.expect_json(StatusCode::OK);
     assert_eq!(token["access_token"], stored.access_token);
     assert_eq!(token["refreshed"], false);
+    // Transient: `failing`, with the tokens kept and a retry planned.
     let connection = env.connection("c1").await.expect_json(StatusCode::OK);
-    assert_eq!(connection["status"], "active");
+    assert_eq!(connection["status"], "failing", "{connection}");
+    assert!(connection["next_refresh_at"].is_string(), "{connection}");
 
     let successes = env.provider.successful_refreshes();
     let token = env
@@ -50,6 +52,11 @@ async fn assert_intact_then_refreshes(env: &OAuthEnv, stored: &mut Stored) {
         Some(stored.refresh_token.as_str())
     );
     assert_eq!(env.provider.reuse_detections(), 0);
+    let connection = env.connection("c1").await.expect_json(StatusCode::OK);
+    assert_eq!(
+        connection["status"], "active",
+        "the next success makes it active"
+    );
     let grant = env.grant();
     *stored = Stored {
         access_token: grant.access_token.unwrap(),

@@ -55,6 +55,12 @@ mod helpers;
 #[cfg(test)]
 mod hygiene;
 #[cfg(test)]
+mod lifecycle;
+#[cfg(test)]
+mod lifecycle_processes;
+#[cfg(test)]
+mod lifecycle_support;
+#[cfg(test)]
 mod login_timing;
 #[cfg(test)]
 mod oauth_flow;
@@ -87,6 +93,8 @@ mod refresh;
 #[cfg(test)]
 mod refresh_retry;
 #[cfg(test)]
+mod refresher;
+#[cfg(test)]
 mod replicas;
 #[cfg(test)]
 mod review_fixes;
@@ -106,3 +114,7 @@ mod stolen_search;
 mod unauthorized;
 #[cfg(test)]
 mod vaults;
+#[cfg(test)]
+mod webhook_receiver;
+#[cfg(test)]
+mod webhooks;

@@ -38,8 +38,9 @@ async fn assert_not_retried_and_still_active(env: &OAuthEnv, refresh_token: &str
         .filter_map(|r| r.form_param("refresh_token").map(str::to_owned))
         .collect();
     assert_eq!(presented, vec![refresh_token.to_owned()]);
+    // Transient, never `needs_reauth`: `failing`, with the tokens kept.
     let connection = env.connection("c1").await.expect_json(StatusCode::OK);
-    assert_eq!(connection["status"], "active");
+    assert_eq!(connection["status"], "failing", "{connection}");
 }
 
 #[tokio::test]

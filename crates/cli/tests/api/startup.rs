@@ -251,10 +251,10 @@ async fn migrate_applies_the_schema_once_and_then_reports_it_current() {
 
     let expected = match database.backend() {
         tokenwarden_testing::Backend::Sqlite => {
-            "applied 0001_foundation\napplied 0002_oauth\napplied 0003_links_audit_chain\n"
+            "applied 0001_foundation\napplied 0002_oauth\napplied 0003_links_audit_chain\napplied 0004_connection_lifecycle\napplied 0005_webhooks\n"
         }
         tokenwarden_testing::Backend::Postgres | tokenwarden_testing::Backend::Mysql => {
-            "applied V1__initial\n"
+            "applied V1__initial\napplied V2__connection_lifecycle\napplied V3__webhooks\n"
         }
     };
     assert_eq!(first, expected);

@@ -7,7 +7,6 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::Utc;
 use url::Url;
 
 use crate::behaviour::RedirectIss;
@@ -74,7 +73,7 @@ pub(crate) async fn decision(
 ) -> Response {
     shared.count(|c| c.consent_decisions += 1);
     let pending = lock(&shared.store).consents.remove(&form.consent);
-    let Some(pending) = pending.filter(|p| p.expires_at > Utc::now()) else {
+    let Some(pending) = pending.filter(|p| p.expires_at > shared.now()) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "This consent request is unknown, expired or already answered.",
@@ -212,7 +211,7 @@ fn approve(shared: &Shared, v: &Validated) -> String {
         scope: v.record.scope.clone().unwrap_or_default(),
         nonce: v.record.nonce.clone(),
         code_challenge: v.record.code_challenge.clone(),
-        expires_at: Utc::now()
+        expires_at: shared.now()
             + chrono::Duration::from_std(shared.code_ttl).unwrap_or(chrono::Duration::minutes(10)),
         used: false,
         grant: None,
@@ -276,7 +275,7 @@ fn consent_page(shared: &Shared, v: Validated) -> Response {
         PendingConsent {
             record: v.record,
             redirect_uri: v.redirect_uri,
-            expires_at: Utc::now() + chrono::Duration::minutes(10),
+            expires_at: shared.now() + chrono::Duration::minutes(10),
         },
     );
     let scopes: String = scope

@@ -21,7 +21,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use chrono::Utc;
 
 use crate::records::RecordedRequest;
 use crate::state::Shared;
@@ -93,7 +92,7 @@ async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next)
         form: if is_form { pairs(&bytes) } else { Vec::new() },
         json: serde_json::from_slice(&bytes).ok(),
         body_len: bytes.len(),
-        received_at: Utc::now(),
+        received_at: shared.now(),
     };
     shared.log_request(entry);
     next.run(Request::from_parts(parts, Body::from(bytes)))

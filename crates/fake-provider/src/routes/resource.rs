@@ -18,7 +18,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde_json::json;
 
 use crate::state::{Shared, TokenOwner, lock};
@@ -63,7 +62,7 @@ fn bearer(shared: &Shared, headers: &HeaderMap) -> Result<TokenOwner, Unauthoriz
         .map(|(_, token)| token.trim())
         .ok_or(Unauthorized::Missing)?;
     lock(&shared.store)
-        .validate_access(token, Utc::now())
+        .validate_access(token, shared.now())
         .ok_or(Unauthorized::Invalid)
 }
 

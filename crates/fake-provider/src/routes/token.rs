@@ -62,7 +62,7 @@ pub(crate) async fn token(
     let echoed = secrets_of(&headers, form.as_ref().map(Vec::as_slice).unwrap_or(&[]));
     let result = form.and_then(|form| {
         let client = authenticate(&shared, settings.client_auth, &headers, &form)?;
-        let now = Utc::now();
+        let now = shared.now();
         match grant_type.as_deref() {
             Some("authorization_code") => exchange_code(&shared, &settings, client, &form, now),
             Some("refresh_token") => refresh(&shared, &settings, client, &form, now),
@@ -227,6 +227,13 @@ fn refresh(
     if grant.revoked {
         return Err(OAuthError::invalid_grant("grant revoked"));
     }
+    if record.is_dead(now, settings.refresh_lifetimes) {
+        shared.count(|c| c.dead_refresh_token_refusals += 1);
+        // Google's words for a refresh token that expired or was revoked.
+        return Err(OAuthError::invalid_grant(
+            "Token has been expired or revoked.",
+        ));
+    }
     let scope = match param(form, "scope") {
         None => grant.scope.clone(),
         Some(requested) => {
@@ -252,8 +259,12 @@ fn refresh(
         None,
         now,
     )?;
-    if !rotate && !omit {
-        issued.refresh_token = Some(presented.to_owned());
+    if !rotate {
+        // A kept token was used: its idle time starts again.
+        store.touch_refresh(presented, now);
+        if !omit {
+            issued.refresh_token = Some(presented.to_owned());
+        }
     }
     drop(store);
     shared.count(|c| c.successful_refreshes += 1);
@@ -277,7 +288,7 @@ fn issue(
         i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2)
     });
     let access_token = store.issue_access(grant, expires_in, now);
-    let refresh_token = with_refresh.then(|| store.issue_refresh(grant));
+    let refresh_token = with_refresh.then(|| store.issue_refresh(grant, now));
     let id_token = if shared.oidc && scope.split_whitespace().any(|s| s == "openid") {
         let client_id = store
             .grants

@@ -6,6 +6,8 @@
 #[cfg(test)]
 mod client_auth;
 #[cfg(test)]
+mod clock;
+#[cfg(test)]
 mod concurrency;
 #[cfg(test)]
 mod endpoints;

@@ -8,7 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokenwarden_domain::{AppKey, ConnectionId, Role, Scopes};
-use tokenwarden_service::{ConnectionView, ImportConnection, TokenOptions, TokenView};
+use tokenwarden_service::{
+    ConnectionListFilter, ConnectionStatus, ConnectionView, ImportConnection, TokenOptions,
+    TokenView,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, Problem};
@@ -21,13 +24,22 @@ pub struct Connection {
     id: ConnectionId,
     app: AppKey,
     provider: String,
-    /// `active`, `needs_reauth` or `expired`.
+    /// `active`, `failing` (refreshes fail transiently; tokens kept, retried),
+    /// `needs_reauth` (connect again), `expired` (nothing to refresh with) or `revoked`.
+    #[schema(value_type = String, example = "active")]
     status: &'static str,
+    /// Why, in words (never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_reason: Option<String>,
     scopes: Scopes,
     /// When the stored access token expires.
     expires_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     refreshed_at: Option<DateTime<Utc>>,
+    /// When a refresh is due: ahead of expiry, before the refresh token dies of
+    /// idleness, or the next retry of a failing connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_refresh_at: Option<DateTime<Utc>>,
 }
 
 impl From<ConnectionView> for Connection {
@@ -37,10 +49,12 @@ impl From<ConnectionView> for Connection {
             app: v.app,
             provider: v.provider,
             status: v.status,
+            status_reason: v.status_reason,
             scopes: v.scopes,
             expires_at: v.expires_at,
             created_at: v.created_at,
             refreshed_at: v.refreshed_at,
+            next_refresh_at: v.next_refresh_at,
         }
     }
 }
@@ -111,6 +125,22 @@ pub struct DeleteQuery {
     force: Option<bool>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only connections with this status.
+    #[param(value_type = Option<String>, example = "failing")]
+    status: Option<String>,
+    /// Only connections of this app.
+    #[param(value_type = Option<String>)]
+    app: Option<String>,
+    /// Only connections due for refresh within this many seconds (already due ones
+    /// included): what a background refresher asks for.
+    #[param(minimum = 0, maximum = 31536000)]
+    expiring_within: Option<u64>,
+}
+
 fn connection_id(id: &str) -> ApiResult<ConnectionId> {
     ConnectionId::parse(id).map_err(|_| ApiError::not_found("connection"))
 }
@@ -121,8 +151,10 @@ fn connection_id(id: &str) -> ApiResult<ConnectionId> {
     path = "/v1/connections",
     tag = "connections",
     security(("api_key" = [])),
+    params(ListQuery),
     responses(
         (status = 200, body = Vec<Connection>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     )
@@ -130,8 +162,32 @@ fn connection_id(id: &str) -> ApiResult<ConnectionId> {
 pub async fn list_connections(
     State(state): State<AppState>,
     ApiKeyAuth(caller, _): ApiKeyAuth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<Connection>>> {
-    let list = state.services.list_connections(&caller).await?;
+    let Query(query) = query.map_err(|_| {
+        ApiError::invalid("the filters are status, app and expiring_within (a number of seconds)")
+    })?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(ConnectionStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid("status must be active, failing, needs_reauth, expired or revoked")
+        })?),
+    };
+    let app = match query.app.as_deref() {
+        None => None,
+        Some(a) => Some(AppKey::parse(a).map_err(|_| ApiError::invalid("app is not an app key"))?),
+    };
+    if query.expiring_within.is_some_and(|s| s > 31_536_000) {
+        return Err(ApiError::invalid(
+            "expiring_within must be at most 31536000 seconds (a year)",
+        ));
+    }
+    let filter = ConnectionListFilter {
+        status,
+        app,
+        expiring_within_secs: query.expiring_within,
+    };
+    let list = state.services.list_connections(&caller, filter).await?;
     Ok(Json(list.into_iter().map(Connection::from).collect()))
 }
 

@@ -12,3 +12,4 @@ pub mod ops;
 pub mod providers;
 pub mod proxy;
 pub mod vaults;
+pub mod webhooks;

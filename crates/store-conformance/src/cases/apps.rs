@@ -176,7 +176,8 @@ pub async fn apps_conflict_update_and_delete(store: Arc<dyn Store>) {
             .delete_connection(
                 &v.id,
                 &ConnectionId::parse("conn-1").unwrap(),
-                audit(Some(&v.id), "connection.delete")
+                audit(Some(&v.id), "connection.delete"),
+                vec![]
             )
             .await
             .unwrap()

@@ -37,7 +37,7 @@ pub async fn insert_connection_conflicts_and_keeps_ids_case_sensitive(store: Arc
             .unwrap();
     }
     let ids: Vec<_> = store
-        .list_connections(&v.id)
+        .list_connections(&v.id, &Default::default())
         .await
         .unwrap()
         .into_iter()
@@ -159,15 +159,20 @@ pub async fn delete_connection_writes_audit_only_when_it_deleted(store: Arc<dyn 
     let before = chain_len(&store, v.id.as_str()).await;
 
     let elsewhere = store
-        .delete_connection(&other.id, &id, audit(Some(&other.id), "connection.delete"))
+        .delete_connection(
+            &other.id,
+            &id,
+            audit(Some(&other.id), "connection.delete"),
+            vec![],
+        )
         .await
         .unwrap();
     let first = store
-        .delete_connection(&v.id, &id, audit(Some(&v.id), "connection.delete"))
+        .delete_connection(&v.id, &id, audit(Some(&v.id), "connection.delete"), vec![])
         .await
         .unwrap();
     let again = store
-        .delete_connection(&v.id, &id, audit(Some(&v.id), "connection.delete"))
+        .delete_connection(&v.id, &id, audit(Some(&v.id), "connection.delete"), vec![])
         .await
         .unwrap();
 
@@ -175,7 +180,13 @@ pub async fn delete_connection_writes_audit_only_when_it_deleted(store: Arc<dyn 
     assert!(first);
     assert!(!again);
     assert!(store.connection(&v.id, &id).await.unwrap().is_none());
-    assert!(store.list_connections(&v.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_connections(&v.id, &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(chain_len(&store, v.id.as_str()).await, before + 1);
     assert_eq!(chain_len(&store, other.id.as_str()).await, 1);
 }

@@ -13,6 +13,7 @@ mod keys;
 mod refresh;
 mod settings;
 mod vaults;
+mod webhooks;
 
 pub use accounts::*;
 pub use apps::*;
@@ -24,3 +25,4 @@ pub use keys::*;
 pub use refresh::*;
 pub use settings::*;
 pub use vaults::*;
+pub use webhooks::*;

@@ -7,7 +7,9 @@ use tokenwarden_domain::{ConnectionId, Scopes};
 use tokenwarden_store::{ConnectionStatus, Store, TokenFormat};
 
 use super::race::{race, winners};
-use crate::fixtures::{at, audit, blob, chain_len, seeded_connection, tokens, upsert};
+use crate::fixtures::{
+    at, audit, blob, chain_len, needs_reauth, seeded_connection, tokens, upsert,
+};
 
 pub async fn rewrap_applies_only_to_sealed_tokens_at_the_version(store: Arc<dyn Store>) {
     let (v, a, _) = seeded_connection(&store).await;
@@ -125,7 +127,7 @@ pub async fn commit_refresh_is_fenced_by_version(store: Arc<dyn Store>) {
             let mut t = tokens(60 + i as u8, 1_000);
             t.scopes = Scopes::parse(&["repo", "gist"]).unwrap();
             store
-                .commit_refresh(&v, &id, 1, t, audit(Some(&v), "connection.refresh"))
+                .commit_refresh(&v, &id, 1, t, audit(Some(&v), "connection.refresh"), vec![])
                 .await
                 .unwrap()
         }
@@ -154,7 +156,8 @@ pub async fn commit_refresh_is_fenced_by_version(store: Arc<dyn Store>) {
                 &id,
                 1,
                 tokens(99, 2_000),
-                audit(Some(&v.id), "connection.refresh")
+                audit(Some(&v.id), "connection.refresh"),
+                vec![]
             )
             .await
             .unwrap()
@@ -168,12 +171,14 @@ pub async fn commit_refresh_is_fenced_by_version(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .mark_needs_reauth(
+            .set_health(
                 &v.id,
                 &id,
                 2,
-                "b",
-                audit(Some(&v.id), "connection.needs_reauth")
+                Some("b"),
+                needs_reauth(0),
+                Some(audit(Some(&v.id), "connection.needs_reauth")),
+                vec![]
             )
             .await
             .unwrap()
@@ -185,7 +190,8 @@ pub async fn commit_refresh_is_fenced_by_version(store: Arc<dyn Store>) {
                 &id,
                 2,
                 tokens(70, 4_000),
-                audit(Some(&v.id), "connection.refresh")
+                audit(Some(&v.id), "connection.refresh"),
+                vec![]
             )
             .await
             .unwrap()
@@ -206,32 +212,38 @@ pub async fn mark_needs_reauth_and_release_require_the_owner(store: Arc<dyn Stor
     let before = chain_len(&store, v.id.as_str()).await;
 
     let not_owner = store
-        .mark_needs_reauth(
+        .set_health(
             &v.id,
             &id,
             1,
-            "b",
-            audit(Some(&v.id), "connection.needs_reauth"),
+            Some("b"),
+            needs_reauth(0),
+            Some(audit(Some(&v.id), "connection.needs_reauth")),
+            vec![],
         )
         .await
         .unwrap();
     let stale = store
-        .mark_needs_reauth(
+        .set_health(
             &v.id,
             &id,
             2,
-            "a",
-            audit(Some(&v.id), "connection.needs_reauth"),
+            Some("a"),
+            needs_reauth(0),
+            Some(audit(Some(&v.id), "connection.needs_reauth")),
+            vec![],
         )
         .await
         .unwrap();
     let owner = store
-        .mark_needs_reauth(
+        .set_health(
             &v.id,
             &id,
             1,
-            "a",
-            audit(Some(&v.id), "connection.needs_reauth"),
+            Some("a"),
+            needs_reauth(0),
+            Some(audit(Some(&v.id), "connection.needs_reauth")),
+            vec![],
         )
         .await
         .unwrap();
@@ -247,12 +259,14 @@ pub async fn mark_needs_reauth_and_release_require_the_owner(store: Arc<dyn Stor
     // Without a lease, nobody can mark it.
     assert!(
         !store
-            .mark_needs_reauth(
+            .set_health(
                 &v.id,
                 &id,
                 1,
-                "a",
-                audit(Some(&v.id), "connection.needs_reauth")
+                Some("a"),
+                needs_reauth(0),
+                Some(audit(Some(&v.id), "connection.needs_reauth")),
+                vec![]
             )
             .await
             .unwrap()

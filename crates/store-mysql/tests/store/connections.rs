@@ -106,7 +106,8 @@ async fn an_app_with_connections_cannot_be_deleted() {
                 .delete_connection(
                     &vault,
                     &cid("c1"),
-                    audit(Some(&vault), "connection.delete", 6)
+                    audit(Some(&vault), "connection.delete", 6),
+                    vec![]
                 )
                 .await
                 .unwrap()
@@ -156,7 +157,10 @@ async fn connection_ids_differing_only_in_case_are_different_connections() {
             )
             .await;
 
-        let list = store.list_connections(&vault).await.unwrap();
+        let list = store
+            .list_connections(&vault, &Default::default())
+            .await
+            .unwrap();
         assert!(
             matches!(dup, Err(StoreError::Conflict("connection"))),
             "{dup:?}"

@@ -196,6 +196,7 @@ pub fn tokens(t: i64, body: u8) -> TokenWrite {
         has_refresh: true,
         scopes: scopes(&["repo"]),
         at: at(t),
+        schedule: tokenwarden_store::Schedule::default(),
     }
 }
 
@@ -205,6 +206,7 @@ pub fn upsert(vault: &VaultId, id: &str, app: &AppId, t: i64, body: u8) -> Conne
         id: ConnectionId::parse(id).unwrap(),
         app_id: app.clone(),
         tokens: tokens(t, body),
+        events: None,
     }
 }
 
@@ -233,4 +235,16 @@ pub async fn app_fixture(store: &Arc<MysqlStore>) -> (VaultId, AppRecord) {
 
 pub fn cid(s: &str) -> ConnectionId {
     ConnectionId::parse(s).unwrap()
+}
+
+/// A refused refresh token, judged at `t`.
+pub fn needs_reauth(t: i64) -> tokenwarden_store::HealthChange {
+    tokenwarden_store::HealthChange {
+        status: tokenwarden_store::ConnectionStatus::NeedsReauth,
+        status_reason: Some("the provider refused the refresh token".into()),
+        schedule: tokenwarden_store::Schedule::default(),
+        failures: 0,
+        expiring_notified_at: None,
+        at: at(t),
+    }
 }

@@ -73,6 +73,7 @@ async fn the_refresh_lease_is_exclusive_until_it_expires_and_commits_are_fenced(
                 1,
                 tokens(70_000, 4),
                 audit(Some(&vault), "connection.refresh", 5),
+                vec![],
             )
             .await
             .unwrap();
@@ -83,6 +84,7 @@ async fn the_refresh_lease_is_exclusive_until_it_expires_and_commits_are_fenced(
                 1,
                 tokens(71_000, 5),
                 audit(Some(&vault), "connection.refresh", 6),
+                vec![],
             )
             .await
             .unwrap();
@@ -136,42 +138,58 @@ async fn only_the_lease_holder_at_the_leased_version_marks_needs_reauth() {
             .unwrap();
 
         let not_owner = store
-            .mark_needs_reauth(
+            .set_health(
                 &vault,
                 &c1,
                 1,
-                "someone-else",
-                audit(Some(&vault), "connection.reauth", 5),
+                Some("someone-else"),
+                needs_reauth(0),
+                Some(audit(Some(&vault), "connection.reauth", 5)),
+                vec![],
             )
             .await
             .unwrap();
         let wrong_version = store
-            .mark_needs_reauth(
+            .set_health(
                 &vault,
                 &c1,
                 2,
-                "me",
-                audit(Some(&vault), "connection.reauth", 6),
+                Some("me"),
+                needs_reauth(0),
+                Some(audit(Some(&vault), "connection.reauth", 6)),
+                vec![],
             )
             .await
             .unwrap();
         let marked = store
-            .mark_needs_reauth(
+            .set_health(
                 &vault,
                 &c1,
                 1,
-                "me",
-                audit(Some(&vault), "connection.reauth", 7),
+                Some("me"),
+                needs_reauth(0),
+                Some(audit(Some(&vault), "connection.reauth", 7)),
+                vec![],
             )
             .await
             .unwrap();
         let c = store.connection(&vault, &c1).await.unwrap().unwrap();
         let gone = store
-            .delete_connection(&vault, &c1, audit(Some(&vault), "connection.delete", 8))
+            .delete_connection(
+                &vault,
+                &c1,
+                audit(Some(&vault), "connection.delete", 8),
+                vec![],
+            )
             .await
             .unwrap();
         let gone_again = store
-            .delete_connection(&vault, &c1, audit(Some(&vault), "connection.delete", 9))
+            .delete_connection(
+                &vault,
+                &c1,
+                audit(Some(&vault), "connection.delete", 9),
+                vec![],
+            )
             .await
             .unwrap();
 
