@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::audit::{RequestContext, record};
-use crate::refresh::KeyHolder;
+use crate::refresh_provider::KeyHolder;
 use crate::{ServiceError, Services};
 
 /// The queue depth is counted up to this many rows (a bounded index range).

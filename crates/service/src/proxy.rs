@@ -338,7 +338,7 @@ impl Services {
                 info!(connection.id = %connection_id, "upstream refused the token; refreshing once and retrying");
                 Some(
                     self.refresh_coordinated(
-                        crate::refresh::KeyHolder::Key(caller),
+                        crate::refresh_provider::KeyHolder::Key(caller),
                         &dek,
                         row,
                         true,
