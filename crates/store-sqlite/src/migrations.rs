@@ -133,7 +133,12 @@ mod tests {
         super::migrations().to_version(&mut conn, 1).unwrap();
         assert_eq!(
             super::apply(&mut conn).unwrap(),
-            vec!["0002_oauth", "0003_links_audit_chain"]
+            vec![
+                "0002_oauth",
+                "0003_links_audit_chain",
+                "0004_connection_lifecycle",
+                "0005_webhooks"
+            ]
         );
         assert!(super::apply(&mut conn).unwrap().is_empty());
     }
