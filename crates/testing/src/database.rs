@@ -247,6 +247,19 @@ impl Drop for TestDatabase {
             rt.block_on(async {
                 if mysql {
                     let mut admin = my_admin(&admin_url).await;
+                    // As PostgreSQL's `WITH (FORCE)`: a test's runtime that ended while
+                    // its server was mid-transaction can leave a session holding a
+                    // metadata lock, which would block the DROP for ever.
+                    let sessions: Vec<u64> = admin
+                        .exec(
+                            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+                            (name.clone(),),
+                        )
+                        .await
+                        .unwrap_or_default();
+                    for id in sessions {
+                        let _ = admin.query_drop(format!("KILL {id}")).await;
+                    }
                     let dropped = admin
                         .query_drop(format!("DROP DATABASE IF EXISTS {name}"))
                         .await;
