@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use tokenwarden_crypto::Purpose;
 use tokenwarden_domain::{ConnectionId, Role};
 use tokenwarden_oauth::AccessToken;
@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::apps::record_for;
 use crate::audit::RequestContext;
-use crate::lifecycle::new_event;
+use crate::lifecycle::{connection_data, new_event};
 use crate::session_secrets::token_binding;
 use crate::token_set::TokenSet;
 use crate::{Caller, ConnectionView, ImportConnection, ServiceError, ServiceResult, Services};
@@ -146,26 +146,22 @@ impl Services {
         expires_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> UpsertEvents {
-        let data = |_: ()| {
-            let mut data = serde_json::json!({
-                "connection_id": id.as_str(),
-                "app": app.key.as_str(),
-                "provider": app.provider_key,
-                "status": ConnectionStatus::Active.as_str(),
-            });
-            if let (Some(e), Value::Object(map)) = (expires_at, &mut data) {
-                map.insert("expires_at".into(), Value::from(e.to_rfc3339()));
-            }
-            data
-        };
+        let data = connection_data(
+            id.as_str(),
+            app.key.as_str(),
+            &app.provider_key,
+            ConnectionStatus::Active,
+            None,
+            expires_at,
+        );
         UpsertEvents {
-            created: new_event(vault.clone(), EventType::ConnectionCreated, data(()), at),
-            reconnected: new_event(
+            created: new_event(
                 vault.clone(),
-                EventType::ConnectionReconnected,
-                data(()),
+                EventType::ConnectionCreated,
+                data.clone(),
                 at,
             ),
+            reconnected: new_event(vault.clone(), EventType::ConnectionReconnected, data, at),
         }
     }
 }

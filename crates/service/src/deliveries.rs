@@ -23,14 +23,11 @@ const GAUGE_EVERY: StdDuration = StdDuration::from_secs(15);
 const QUEUE_COUNT_CAP: u32 = 100_000;
 
 fn claim_owner() -> String {
-    let bytes: [u8; 12] = tokenwarden_crypto::random_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random_hex_id::<12>("")
 }
 
 fn attempt_id() -> String {
-    let bytes: [u8; 12] = tokenwarden_crypto::random_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("att_{hex}")
+    crate::random_hex_id::<12>("att_")
 }
 
 impl Services {

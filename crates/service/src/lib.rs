@@ -69,6 +69,18 @@ pub use webhooks::{
     WebhookChanges, WebhookView,
 };
 
+/// `prefix` + `N` random bytes as lowercase hex: the ids and owners this layer makes
+/// (webhook endpoints, delivery attempts, lease and claim owners).
+pub(crate) fn random_hex_id<const N: usize>(prefix: &str) -> String {
+    let bytes: [u8; N] = tokenwarden_crypto::random_bytes();
+    let mut id = String::with_capacity(prefix.len() + 2 * N);
+    id.push_str(prefix);
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
 /// Settings the service layer needs.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokenwarden_oauth::RefreshSpec;
 use tokenwarden_store::{ConnectionRecord, ConnectionStatus, HealthChange, NewEvent, Schedule};
 use tokenwarden_webhooks::{Event, EventType};
@@ -173,24 +173,40 @@ impl Services {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> NewEvent {
-        let mut data = json!({
-            "connection_id": c.id.as_str(),
-            "app": c.app_key.as_str(),
-            "provider": c.provider_key,
-            "status": status.as_str(),
-        });
-        if let Some(reason) = reason
-            && let Value::Object(map) = &mut data
-        {
-            map.insert("status_reason".into(), Value::from(reason));
-        }
-        if let Some(expires_at) = c.expires_at
-            && let Value::Object(map) = &mut data
-        {
-            map.insert("expires_at".into(), Value::from(expires_at.to_rfc3339()));
-        }
+        let data = connection_data(
+            c.id.as_str(),
+            c.app_key.as_str(),
+            &c.provider_key,
+            status,
+            reason,
+            c.expires_at,
+        );
         new_event(c.vault_id.clone(), event_type, data, at)
     }
+}
+
+/// What an event about a connection carries: ids, app, provider, status, reason and
+/// expiry; never a secret.
+pub(crate) fn connection_data(
+    id: &str,
+    app: &str,
+    provider: &str,
+    status: ConnectionStatus,
+    reason: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Value {
+    let mut data = serde_json::Map::new();
+    data.insert("connection_id".into(), Value::from(id));
+    data.insert("app".into(), Value::from(app));
+    data.insert("provider".into(), Value::from(provider));
+    data.insert("status".into(), Value::from(status.as_str()));
+    if let Some(reason) = reason {
+        data.insert("status_reason".into(), Value::from(reason));
+    }
+    if let Some(expires_at) = expires_at {
+        data.insert("expires_at".into(), Value::from(expires_at.to_rfc3339()));
+    }
+    Value::Object(data)
 }
 
 /// An event of `vault` for the outbox.

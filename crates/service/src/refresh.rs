@@ -100,8 +100,7 @@ impl RefreshLocks {
 const POLL_INTERVAL_MS: u64 = 20;
 
 fn lease_owner() -> String {
-    let bytes: [u8; 16] = tokenwarden_crypto::random_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::random_hex_id::<16>("")
 }
 
 impl Services {

@@ -90,9 +90,7 @@ fn secret_binding<'a>(vault: &'a VaultId, endpoint: &'a str) -> Binding<'a> {
 }
 
 fn endpoint_id() -> String {
-    let bytes: [u8; 12] = tokenwarden_crypto::random_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("wh_{hex}")
+    crate::random_hex_id::<12>("wh_")
 }
 
 /// Endpoint ids are ours (`wh_` + 24 hex digits): anything else cannot exist.

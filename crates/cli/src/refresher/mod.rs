@@ -236,7 +236,7 @@ pub async fn run(args: RefresherArgs) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     let signals = tokio::spawn(async move {
-        shutdown_signal().await;
+        crate::serve::shutdown_signal().await;
         info!("stopping: signal received");
         let _ = stop_tx.send(true);
     });
@@ -256,28 +256,6 @@ pub async fn run(args: RefresherArgs) -> anyhow::Result<()> {
     }
     info!("tokenwarden refresher stopped");
     Ok(())
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 #[cfg(test)]
